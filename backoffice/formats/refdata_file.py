@@ -1,0 +1,239 @@
+"""The reference-data file, YAML or CSV (see README "Reference data file").
+
+YAML:
+    assets:   [{code: USD, kind: currency, scale: 2}, ...]
+    parties:  [{code: C0001, kind: client, name: Ada Client}]
+    accounts: [{code: client/C0001/cash/USD, type: liability, asset: USD, owner: C0001,
+                flags: [debits_must_not_exceed_credits], external_account: ..., status: open}]
+
+CSV: one row per record with a `record` column (asset, party or account) and the same fields;
+`flags` separated by `;`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from backoffice.errors import Problem, Source
+from backoffice.refdata.model import (
+    Account,
+    AccountFlag,
+    AccountStatus,
+    AccountType,
+    Asset,
+    AssetKind,
+    Party,
+    PartyKind,
+    currency_minor_units,
+)
+
+file_bytes_max = 64 * 1024 * 1024
+records_max = 1_000_000
+
+
+@dataclass(slots=True)
+class RefdataFile:
+    assets: list[Asset] = field(default_factory=list)
+    parties: list[Party] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Remembers the line of each mapping so problems can name it."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+
+def read_refdata(path: Path) -> RefdataFile:
+    name = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        return RefdataFile(problems=[Problem("file_unreadable", str(error), Source(file=name))])
+    if size > file_bytes_max:
+        return RefdataFile(
+            problems=[Problem("file_too_large", f"over {file_bytes_max} bytes", Source(file=name))]
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return RefdataFile(
+            problems=[Problem("not_utf8", f"not UTF-8 text: {error.reason}", Source(file=name))]
+        )
+    if "\x00" in text:
+        return RefdataFile(problems=[Problem("binary_file", "file contains NUL bytes", Source(file=name))])
+    if path.suffix.lower() == ".csv":
+        return _from_csv(text, name)
+    return _from_yaml(text, name)
+
+
+def _from_yaml(text: str, name: str) -> RefdataFile:
+    try:
+        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        return RefdataFile(
+            problems=[Problem("malformed_yaml", str(getattr(error, "problem", error)), Source(name, line))]
+        )
+    result = RefdataFile()
+    if document is None:
+        return result
+    if not isinstance(document, dict):
+        result.problems.append(Problem("malformed_file", "expected a mapping of sections", Source(name, 1)))
+        return result
+    unknown = set(document) - {"assets", "parties", "accounts", "__line__"}
+    for section in sorted(unknown):
+        result.problems.append(
+            Problem("unknown_section", f"unknown section {section!r}", Source(name, field=section))
+        )
+    for section, reader in (("assets", _asset), ("parties", _party), ("accounts", _account)):
+        items = document.get(section) or []
+        if not isinstance(items, list):
+            result.problems.append(
+                Problem("malformed_file", f"{section} must be a list", Source(name, field=section))
+            )
+            continue
+        if len(items) > records_max:
+            result.problems.append(Problem("too_many_records", f"over {records_max}", Source(name)))
+            continue
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                result.problems.append(
+                    Problem("malformed_record", "expected a mapping", Source(name, field=f"{section}[{index}]"))
+                )
+                continue
+            _read_record(result, reader, item, Source(name, item.pop("__line__", None)), section)
+    return result
+
+
+def _from_csv(text: str, name: str) -> RefdataFile:
+    result = RefdataFile()
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None or "record" not in reader.fieldnames:
+        result.problems.append(Problem("missing_column", "CSV needs a 'record' column", Source(name, 1)))
+        return result
+    readers = {"asset": (_asset, "assets"), "party": (_party, "parties"), "account": (_account, "accounts")}
+    for number, row in enumerate(reader, start=2):
+        if number - 1 > records_max:
+            result.problems.append(Problem("too_many_records", f"over {records_max}", Source(name)))
+            break
+        if None in row:
+            result.problems.append(Problem("malformed_row", "more cells than columns", Source(name, number)))
+            continue
+        record = (row.pop("record") or "").strip()
+        item: dict[str, Any] = {k: v.strip() for k, v in row.items() if v is not None and v.strip() != ""}
+        if "flags" in item:
+            item["flags"] = [f.strip() for f in item["flags"].split(";") if f.strip()]
+        if "scale" in item:
+            item["scale"] = _integer(item["scale"])
+        if record not in readers:
+            result.problems.append(
+                Problem("unknown_record", f"record must be asset, party or account, got {record!r}",
+                        Source(name, number, "record"))
+            )
+            continue
+        reader_function, section = readers[record]
+        _read_record(result, reader_function, item, Source(name, number), section)
+    return result
+
+
+def _integer(text: str) -> object:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+class _Bad(Exception):
+    def __init__(self, code: str, reason: str, field: str) -> None:
+        super().__init__(reason)
+        self.problem = Problem(code, reason, Source(field=field))
+
+
+def _read_record(result: RefdataFile, reader: Any, item: dict[str, Any], source: Source, section: str) -> None:
+    try:
+        value = reader(item)
+    except _Bad as bad:
+        result.problems.append(bad.problem.with_source(source))
+        return
+    getattr(result, section).append(value)
+
+
+def _text(item: dict[str, Any], field: str, *, required: bool = True, default: str = "") -> str:
+    value = item.get(field)
+    if value is None:
+        if required:
+            raise _Bad("missing_field", f"{field} is required", field)
+        return default
+    if not isinstance(value, str):
+        raise _Bad("invalid_field", f"{field} must be text, got {type(value).__name__}", field)
+    return value
+
+
+def _choice(item: dict[str, Any], field: str, enum: Any, default: Any = None) -> Any:
+    value = item.get(field)
+    if value is None and default is not None:
+        return default
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise _Bad("invalid_field", f"{field} must be one of {allowed}; got {value!r}", field) from None
+
+
+def _check_fields(item: dict[str, Any], allowed: set[str]) -> None:
+    for field in item:
+        if field not in allowed:
+            raise _Bad("unknown_field", f"unknown field {field!r}", str(field))
+
+
+def _asset(item: dict[str, Any]) -> Asset:
+    _check_fields(item, {"code", "kind", "scale", "name", "cusip"})
+    code = _text(item, "code")
+    kind = _choice(item, "kind", AssetKind)
+    scale = item.get("scale")
+    if scale is None and kind is AssetKind.CURRENCY:
+        scale = currency_minor_units(code)
+    if scale is None:
+        raise _Bad("missing_field", "scale is required for a security", "scale")
+    if not isinstance(scale, int) or isinstance(scale, bool):
+        raise _Bad("invalid_field", f"scale must be a whole number, got {scale!r}", "scale")
+    cusip = item.get("cusip")
+    return Asset(code=code, kind=kind, scale=scale, name=_text(item, "name", required=False),
+                 cusip=str(cusip) if cusip is not None else None)
+
+
+def _party(item: dict[str, Any]) -> Party:
+    _check_fields(item, {"code", "kind", "name"})
+    return Party(code=_text(item, "code"), kind=_choice(item, "kind", PartyKind),
+                 name=_text(item, "name", required=False))
+
+
+def _account(item: dict[str, Any]) -> Account:
+    _check_fields(
+        item, {"code", "type", "asset", "owner", "flags", "status", "name", "external_account"}
+    )
+    flags = item.get("flags") or []
+    if not isinstance(flags, list):
+        raise _Bad("invalid_field", "flags must be a list", "flags")
+    parsed_flags = frozenset(_choice({"flags": f}, "flags", AccountFlag) for f in flags)
+    external = item.get("external_account")
+    return Account(
+        code=_text(item, "code"),
+        type=_choice(item, "type", AccountType),
+        asset=_text(item, "asset"),
+        owner=_text(item, "owner"),
+        flags=parsed_flags,
+        status=_choice(item, "status", AccountStatus, AccountStatus.OPEN),
+        name=_text(item, "name", required=False),
+        external_account=str(external) if external is not None else None,
+    )

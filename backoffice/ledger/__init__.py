@@ -1,0 +1,1 @@
+"""Books and records: a double-entry ledger of cash and securities."""

@@ -1,0 +1,334 @@
+"""The ledger's service layer: one unit of work per call, over the store.
+
+Batch semantics (documented in the README): each entry is atomic on its own, so a batch
+reports per entry `created`, `existing` or `failed`; valid entries of a batch are committed in
+transactions of up to `batch_entries_max` entries, with their balances, the chain head and an
+audit record. A crash loses at most the transaction in flight, and the same call run again
+finishes the job: keys already stored come back as `existing`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import orjson
+
+from backoffice.errors import Problem, Source, invariant
+from backoffice.ledger.model import (
+    Balance,
+    BatchResult,
+    EntryKind,
+    EntryOutcome,
+    EntryRequest,
+    EntryResult,
+    metadata_bytes_max,
+    pending_timeout_seconds_max,
+)
+from backoffice.ledger.rules import (
+    LedgerAccount,
+    apply_posting,
+    body_hash,
+    canonical_json,
+    check_request_shape,
+    entry_hash,
+    flag_problem,
+    resolve_postings,
+    zero_sum_problems,
+)
+from backoffice.store.engine import Store
+from backoffice.store.ledger_repository import LedgerRepository, StoredTarget
+
+batch_entries_max = 5_000
+
+Progress = Callable[[int], None]
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class _Created:
+    """An entry created earlier in the same transaction, as a later request may name it."""
+
+    target: StoredTarget
+    body_hash: str
+
+
+def post_entries(
+    store: Store,
+    requests: Sequence[EntryRequest],
+    *,
+    actor: str,
+    command: str = "ledger.post",
+    clock_us: Callable[[], int] = now_us,
+    progress: Progress | None = None,
+    on_failure: Callable[[int, EntryResult], dict[str, object] | None] | None = None,
+) -> BatchResult:
+    """Post a batch of entries; see the module docstring for the semantics.
+
+    `on_failure(index, result)` may return a quarantine row for a failed request; it is
+    written in the same transaction as the entries around it.
+    """
+    results: list[EntryResult] = []
+    expire_pending(store, actor=actor, clock_us=clock_us)
+    for start in range(0, len(requests), batch_entries_max):
+        chunk = requests[start : start + batch_entries_max]
+        with store.write() as connection:
+            repository = LedgerRepository(connection)
+            chunk_results = _post_chunk(repository, chunk, actor, clock_us(), command)
+            rows = []
+            if on_failure is not None:
+                for offset, result in enumerate(chunk_results):
+                    if result.outcome is EntryOutcome.FAILED:
+                        row = on_failure(start + offset, result)
+                        if row is not None:
+                            rows.append(row)
+            repository.quarantine(rows)
+        results.extend(chunk_results)
+        if progress is not None:
+            progress(len(chunk))
+    return BatchResult(tuple(results))
+
+
+def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = now_us) -> int:
+    """Void every pending entry whose timeout has passed; returns how many were voided."""
+    at_us = clock_us()
+    with store.write() as connection:
+        repository = LedgerRepository(connection)
+        keys = repository.expired_pending_keys(at_us)
+        if not keys:
+            return 0
+        requests = [
+            EntryRequest(key=f"expire/{key}"[:200], effective_date=None, void_pending=key,
+                         source=Source(field="timeout"))
+            for key in keys
+        ]
+        results = _post_chunk(repository, requests, actor, at_us, "ledger.expire")
+    return sum(1 for r in results if r.outcome is EntryOutcome.CREATED)
+
+
+def _post_chunk(
+    repository: LedgerRepository,
+    requests: Sequence[EntryRequest],
+    actor: str,
+    booked_at_us: int,
+    command: str,
+) -> list[EntryResult]:
+    last_id, last_hash = repository.lock_head()
+    existing = repository.existing_keys([r.key for r in requests])
+    target_keys = [r.target_key for r in requests if r.target_key is not None]
+    targets = repository.targets(target_keys) if target_keys else {}
+    codes = [p.account for r in requests for p in r.postings if isinstance(p.account, str)]
+    target_account_ids = [a for t in targets.values() for a, _, _ in t.postings]
+    loaded = repository.accounts_for_update(codes, target_account_ids)
+    accounts_by_code = {account.code: account for account, _ in loaded.values()}
+    accounts_by_id = {account.id: account for account, _ in loaded.values()}
+    balances = {account_id: balance for account_id, (_, balance) in loaded.items()}
+    before = {account_id: balance.as_tuple() for account_id, balance in balances.items()}
+
+    created: dict[str, _Created] = {}
+    resolved_in_chunk: set[int] = set()
+    reversed_in_chunk: set[int] = set()
+    entry_rows: list[tuple[object, ...]] = []
+    posting_rows: list[tuple[int, int, int, int, int]] = []
+    results: list[EntryResult] = []
+
+    for request in requests:
+        def fail(*problems: Problem, request: EntryRequest = request) -> None:
+            results.append(
+                EntryResult(
+                    request.key,
+                    EntryOutcome.FAILED,
+                    problems=tuple(p.with_source(request.source) for p in problems),
+                )
+            )
+
+        shape = check_request_shape(request)
+        metadata_json = canonical_json(request.metadata).decode()
+        if len(metadata_json) > metadata_bytes_max:
+            shape.append(Problem("metadata_too_large", f"metadata over {metadata_bytes_max} bytes",
+                                 Source(field="metadata")))
+        if request.timeout_seconds is not None and not (
+            0 < request.timeout_seconds <= pending_timeout_seconds_max
+        ):
+            shape.append(Problem("invalid_field", "timeout_seconds out of range",
+                                 Source(field="timeout_seconds")))
+        if shape:
+            fail(*shape)
+            continue
+
+        kind = request.kind
+        target: StoredTarget | None = None
+        if request.target_key is not None:
+            target_or_problem = _target_for(
+                request, kind, targets, created, resolved_in_chunk, reversed_in_chunk, booked_at_us
+            )
+            if isinstance(target_or_problem, Problem):
+                # A replay of a resolution that already happened is still an `existing` key.
+                if request.key not in existing and request.key not in created:
+                    fail(target_or_problem)
+                    continue
+            else:
+                target = target_or_problem
+            sign = -1 if kind is EntryKind.REVERSAL else 1
+            postings = [
+                (accounts_by_id[a], amount * sign)
+                for a, _, amount in (target.postings if target else ())
+            ]
+            hashed = body_hash(request, [])
+        else:
+            resolved = resolve_postings(request, accounts_by_code)
+            if resolved and isinstance(resolved[0], Problem):
+                fail(*[p for p in resolved if isinstance(p, Problem)])
+                continue
+            postings = [p for p in resolved if not isinstance(p, Problem)]
+            hashed = body_hash(request, [(a.code, amount) for a, amount in postings])
+
+        prior = existing.get(request.key)
+        prior_hash = prior[1] if prior else (created[request.key].body_hash if request.key in created else None)
+        if prior_hash is not None:
+            if prior_hash == hashed:
+                entry_id = prior[0] if prior else created[request.key].target.id
+                results.append(EntryResult(request.key, EntryOutcome.EXISTING, entry_id))
+            else:
+                fail(Problem("key_conflict",
+                             f"key {request.key!r} was used for a different entry",
+                             Source(field="key")))
+            continue
+
+        unbalanced = zero_sum_problems(postings)
+        if unbalanced:
+            fail(*unbalanced)
+            continue
+        closed = [a for a, _ in postings if not a.is_open]
+        if closed:
+            fail(*[Problem("account_closed", f"account {a.code!r} is closed") for a in closed])
+            continue
+
+        trial = {a.id: replace(balances[a.id]) for a, _ in postings}
+        for account, amount in postings:
+            apply_posting(trial[account.id], amount, kind)
+        breaches = [
+            problem
+            for account_id, balance in trial.items()
+            if (problem := flag_problem(accounts_by_id[account_id], balance)) is not None
+        ]
+        if breaches:
+            fail(*breaches)
+            continue
+        balances.update(trial)
+
+        entry_id = last_id + 1
+        effective_date = request.effective_date or (target.effective_date if target else None)
+        invariant(effective_date is not None, "an entry has an effective date")
+        assert effective_date is not None  # noqa: S101 - narrows the type after the invariant
+        expires_at_us = (
+            booked_at_us + request.timeout_seconds * 1_000_000
+            if request.timeout_seconds is not None
+            else None
+        )
+        pending_id = target.id if target and kind is not EntryKind.REVERSAL else None
+        reversal_of = target.id if target and kind is EntryKind.REVERSAL else None
+        source = _describe_source(request.source)
+        content = [
+            entry_id, request.key, hashed, kind.value, effective_date.isoformat(), booked_at_us,
+            request.description, request.reference, actor, source, metadata_json,
+            pending_id, reversal_of, expires_at_us,
+        ]  # fmt: skip
+        entry_postings = [(a.id, a.asset_id, amount) for a, amount in postings]
+        link = entry_hash(last_hash, content, entry_postings)
+        entry_rows.append((*content, last_hash, link))
+        posting_rows.extend(
+            (entry_id, line, account_id, asset_id, amount)
+            for line, (account_id, asset_id, amount) in enumerate(entry_postings)
+        )
+        last_id, last_hash = entry_id, link
+        if target is not None:
+            (resolved_in_chunk if kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING)
+             else reversed_in_chunk).add(target.id)
+        created[request.key] = _Created(
+            StoredTarget(entry_id, request.key, kind, effective_date, expires_at_us, None, None,
+                         tuple(entry_postings)),
+            hashed,
+        )
+        results.append(EntryResult(request.key, EntryOutcome.CREATED, entry_id))
+
+    if entry_rows:
+        deltas = {
+            account_id: tuple(n - o for n, o in zip(balance.as_tuple(), before[account_id], strict=True))
+            for account_id, balance in balances.items()
+            if balance.as_tuple() != before[account_id]
+        }
+        repository.append(entry_rows, posting_rows, deltas)  # type: ignore[arg-type]
+        repository.move_head(last_id, last_hash)
+        after = repository.balances_of(list(deltas))
+        for account_id in deltas:
+            invariant(
+                after[account_id] == balances[account_id].as_tuple(),
+                f"account {account_id}: stored balance differs from its postings after a write",
+            )
+        repository.append_audit(
+            booked_at_us,
+            actor,
+            command,
+            orjson.dumps(
+                {
+                    "created": len(entry_rows),
+                    "first_entry_id": entry_rows[0][0],
+                    "last_entry_id": last_id,
+                    "existing": sum(1 for r in results if r.outcome is EntryOutcome.EXISTING),
+                    "failed": sum(1 for r in results if r.outcome is EntryOutcome.FAILED),
+                }
+            ).decode(),
+        )
+    invariant(len(results) == len(requests), "every request gets exactly one result")
+    return results
+
+
+def _target_for(
+    request: EntryRequest,
+    kind: EntryKind,
+    targets: dict[str, StoredTarget],
+    created: dict[str, _Created],
+    resolved_in_chunk: set[int],
+    reversed_in_chunk: set[int],
+    at_us: int,
+) -> StoredTarget | Problem:
+    key = request.target_key
+    invariant(key is not None, "a resolution names its target")
+    where = Source(field={EntryKind.POST_PENDING: "post_pending",
+                          EntryKind.VOID_PENDING: "void_pending"}.get(kind, "reverse"))
+    target = created[key].target if key in created else targets.get(key or "")
+    if target is None:
+        return Problem("entry_not_found", f"no entry with key {key!r}", where)
+    if kind is EntryKind.REVERSAL:
+        if target.kind not in (EntryKind.STANDARD, EntryKind.POST_PENDING):
+            return Problem("not_reversible",
+                           f"entry {key!r} is {target.kind.value}; only posted entries reverse "
+                           "(void a pending entry instead)", where)
+        if target.reversed_by is not None or target.id in reversed_in_chunk:
+            return Problem("already_reversed", f"entry {key!r} is already reversed", where)
+        return target
+    if target.kind is not EntryKind.PENDING:
+        return Problem("not_pending", f"entry {key!r} is not a pending entry", where)
+    if target.resolved_by is not None or target.id in resolved_in_chunk:
+        return Problem("pending_already_resolved", f"pending entry {key!r} is already posted or voided", where)
+    if (
+        kind is EntryKind.POST_PENDING
+        and target.expires_at_us is not None
+        and at_us >= target.expires_at_us
+    ):
+        return Problem("pending_expired", f"pending entry {key!r} timed out", where)
+    return target
+
+
+def _describe_source(source: Source) -> str:
+    return source.describe() or "api"
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()

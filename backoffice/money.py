@@ -1,0 +1,52 @@
+"""Exact amounts: integers in an asset's minor unit inside, decimal strings at the edges.
+
+Input amounts are plain decimal strings `-?digits[.digits]`. A JSON number, exponent notation,
+NaN, Infinity, a leading `+`, spaces or more decimals than the asset's scale are refused: a
+float has already lost the exact value, and a silent rounding would make the books wrong.
+"""
+
+from __future__ import annotations
+
+import re
+
+from backoffice.errors import Problem
+
+amount_chars_max = 40
+# Postings are bounded well inside a signed 64-bit integer so that sums of many postings in a
+# balance cannot overflow the database's BIGINT (SQLite would silently turn it into a float).
+amount_minor_max = 10**15
+scale_max = 12
+
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_amount(text: object, scale: int) -> int | Problem:
+    """Parse a decimal string into an integer count of minor units of an asset of `scale`."""
+    if not isinstance(text, str):
+        kind = "JSON number" if isinstance(text, int | float) else type(text).__name__
+        return Problem("amount_not_a_string", f"amount must be a decimal string, got a {kind}")
+    if len(text) > amount_chars_max:
+        return Problem("amount_invalid", f"amount is longer than {amount_chars_max} characters")
+    if _DECIMAL.fullmatch(text) is None:
+        return Problem("amount_invalid", f"amount {text!r} is not a plain decimal -?digits[.digits]")
+    negative = text.startswith("-")
+    digits = text[1:] if negative else text
+    whole, _, fraction = digits.partition(".")
+    if len(fraction) > scale:
+        return Problem(
+            "too_many_decimals",
+            f"amount {text!r} has {len(fraction)} decimals; the asset allows {scale}",
+        )
+    minor = int(whole) * 10**scale + (int(fraction.ljust(scale, "0")) if scale else 0)
+    if minor > amount_minor_max:
+        return Problem("amount_out_of_range", f"amount {text!r} exceeds the limit per posting")
+    return -minor if negative else minor
+
+
+def format_amount(minor: int, scale: int) -> str:
+    """Format minor units as a plain decimal string with exactly `scale` decimals."""
+    if scale == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    whole, fraction = divmod(abs(minor), 10**scale)
+    return f"{sign}{whole}.{fraction:0{scale}d}"

@@ -1,0 +1,1 @@
+"""Reference data: assets, parties and ledger accounts."""

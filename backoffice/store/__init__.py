@@ -1,0 +1,1 @@
+"""Storage adapter: SQLAlchemy 2 Core over SQLite (embedded default) or PostgreSQL."""

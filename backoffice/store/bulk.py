@@ -1,0 +1,66 @@
+"""The fastest correct way to append many rows, per database.
+
+SQLite: the driver's executemany on one prepared statement. PostgreSQL: COPY, which also fires
+the statement-level triggers that check every entry once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from backoffice.errors import invariant
+
+# SQLite allows 32,766 bound parameters per statement; stay well below.
+in_values_max = 10_000
+
+
+def append_rows(
+    connection: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        invariant(driver is not None, "a live connection has a driver connection")
+        names = ", ".join(columns)
+        with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    connection.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(rows)
+    )
+
+
+def select_in(
+    connection: sa.Connection, sql: str, column: str, values: Sequence[Any]
+) -> list[sa.Row[Any]]:
+    """Run `sql` (with `{where}` standing for `column IN values`) in groups of `in_values_max`."""
+    rows: list[sa.Row[Any]] = []
+    distinct = list(dict.fromkeys(values))
+    for start in range(0, len(distinct), in_values_max):
+        group = distinct[start : start + in_values_max]
+        statement = sql.format(where=in_clause(connection, column, len(group)))
+        rows.extend(connection.exec_driver_sql(statement, in_params(connection, group)).all())
+    return rows
+
+
+def in_clause(connection: sa.Connection, column: str, count: int) -> str:
+    """`column IN (...)` with `count` driver placeholders (SQLite) or `= ANY(...)` (PostgreSQL)."""
+    if connection.dialect.name == "postgresql":
+        return f"{column} = ANY(%s)"
+    return f"{column} IN ({', '.join('?' for _ in range(count))})"
+
+
+def in_params(connection: sa.Connection, values: Sequence[Any]) -> tuple[Any, ...]:
+    if connection.dialect.name == "postgresql":
+        return (list(values),)
+    return tuple(values)
+
+
+def placeholder(connection: sa.Connection) -> str:
+    return "%s" if connection.dialect.name == "postgresql" else "?"

@@ -1,0 +1,116 @@
+"""The tables as the running code sees them. Alembic migrations (in `migrations/`) create them.
+
+Money columns are BIGINT minor units. Journal entries and postings are append-only: the
+database refuses UPDATE and DELETE on them (triggers made by the migrations).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite makes an INTEGER PRIMARY KEY the rowid (fast); PostgreSQL wants BIGINT.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+assets = sa.Table(
+    "assets",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("code", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("scale", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("cusip", sa.String(9)),
+)
+
+parties = sa.Table(
+    "parties",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("code", sa.String(120), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("code", sa.String(120), nullable=False, unique=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("asset_id", Id, sa.ForeignKey("assets.id"), nullable=False),
+    sa.Column("owner_id", Id, sa.ForeignKey("parties.id"), nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("external_account", sa.String(64)),
+    sa.Column("debits_must_not_exceed_credits", sa.Boolean, nullable=False),
+    sa.Column("credits_must_not_exceed_debits", sa.Boolean, nullable=False),
+    sa.Column("debits_posted", sa.BigInteger, nullable=False),
+    sa.Column("credits_posted", sa.BigInteger, nullable=False),
+    sa.Column("debits_pending", sa.BigInteger, nullable=False),
+    sa.Column("credits_pending", sa.BigInteger, nullable=False),
+)
+
+journal_entries = sa.Table(
+    "journal_entries",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("effective_date", sa.Date, nullable=False),
+    sa.Column("booked_at_us", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("reference", sa.String(200)),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("metadata_json", sa.Text, nullable=False),
+    sa.Column("pending_id", Id, unique=True),
+    sa.Column("reversal_of", Id, unique=True),
+    sa.Column("expires_at_us", sa.BigInteger),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+postings = sa.Table(
+    "postings",
+    metadata,
+    sa.Column("entry_id", Id, primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("asset_id", Id, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+)
+
+ledger_head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("last_entry_id", sa.BigInteger, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("raw_sha256", sa.String(64), nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("problems_json", sa.Text, nullable=False),
+    sa.Column("received_at_us", sa.BigInteger, nullable=False),
+    sa.Column("resolved", sa.Boolean, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("command", sa.String(64), nullable=False),
+    sa.Column("detail_json", sa.Text, nullable=False),
+)
