@@ -28,7 +28,9 @@ def parse_amount(text: object, scale: int) -> int | Problem:
     if len(text) > amount_chars_max:
         return Problem("amount_invalid", f"amount is longer than {amount_chars_max} characters")
     if _DECIMAL.fullmatch(text) is None:
-        return Problem("amount_invalid", f"amount {text!r} is not a plain decimal -?digits[.digits]")
+        return Problem(
+            "amount_invalid", f"amount {text!r} is not a plain decimal -?digits[.digits]"
+        )
     negative = text.startswith("-")
     digits = text[1:] if negative else text
     whole, _, fraction = digits.partition(".")
@@ -37,7 +39,7 @@ def parse_amount(text: object, scale: int) -> int | Problem:
             "too_many_decimals",
             f"amount {text!r} has {len(fraction)} decimals; the asset allows {scale}",
         )
-    minor = int(whole) * 10**scale + (int(fraction.ljust(scale, "0")) if scale else 0)
+    minor: int = int(whole) * 10**scale + (int(fraction.ljust(scale, "0")) if scale else 0)
     if minor > amount_minor_max:
         return Problem("amount_out_of_range", f"amount {text!r} exceeds the limit per posting")
     return -minor if negative else minor

@@ -72,7 +72,9 @@ def read_refdata(path: Path) -> RefdataFile:
             problems=[Problem("not_utf8", f"not UTF-8 text: {error.reason}", Source(file=name))]
         )
     if "\x00" in text:
-        return RefdataFile(problems=[Problem("binary_file", "file contains NUL bytes", Source(file=name))])
+        return RefdataFile(
+            problems=[Problem("binary_file", "file contains NUL bytes", Source(file=name))]
+        )
     if path.suffix.lower() == ".csv":
         return _from_csv(text, name)
     return _from_yaml(text, name)
@@ -85,13 +87,17 @@ def _from_yaml(text: str, name: str) -> RefdataFile:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         return RefdataFile(
-            problems=[Problem("malformed_yaml", str(getattr(error, "problem", error)), Source(name, line))]
+            problems=[
+                Problem("malformed_yaml", str(getattr(error, "problem", error)), Source(name, line))
+            ]
         )
     result = RefdataFile()
     if document is None:
         return result
     if not isinstance(document, dict):
-        result.problems.append(Problem("malformed_file", "expected a mapping of sections", Source(name, 1)))
+        result.problems.append(
+            Problem("malformed_file", "expected a mapping of sections", Source(name, 1))
+        )
         return result
     unknown = set(document) - {"assets", "parties", "accounts", "__line__"}
     for section in sorted(unknown):
@@ -111,7 +117,11 @@ def _from_yaml(text: str, name: str) -> RefdataFile:
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 result.problems.append(
-                    Problem("malformed_record", "expected a mapping", Source(name, field=f"{section}[{index}]"))
+                    Problem(
+                        "malformed_record",
+                        "expected a mapping",
+                        Source(name, field=f"{section}[{index}]"),
+                    )
                 )
                 continue
             _read_record(result, reader, item, Source(name, item.pop("__line__", None)), section)
@@ -122,26 +132,39 @@ def _from_csv(text: str, name: str) -> RefdataFile:
     result = RefdataFile()
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None or "record" not in reader.fieldnames:
-        result.problems.append(Problem("missing_column", "CSV needs a 'record' column", Source(name, 1)))
+        result.problems.append(
+            Problem("missing_column", "CSV needs a 'record' column", Source(name, 1))
+        )
         return result
-    readers = {"asset": (_asset, "assets"), "party": (_party, "parties"), "account": (_account, "accounts")}
+    readers = {
+        "asset": (_asset, "assets"),
+        "party": (_party, "parties"),
+        "account": (_account, "accounts"),
+    }
     for number, row in enumerate(reader, start=2):
         if number - 1 > records_max:
             result.problems.append(Problem("too_many_records", f"over {records_max}", Source(name)))
             break
         if None in row:
-            result.problems.append(Problem("malformed_row", "more cells than columns", Source(name, number)))
+            result.problems.append(
+                Problem("malformed_row", "more cells than columns", Source(name, number))
+            )
             continue
         record = (row.pop("record") or "").strip()
-        item: dict[str, Any] = {k: v.strip() for k, v in row.items() if v is not None and v.strip() != ""}
+        item: dict[str, Any] = {
+            k: v.strip() for k, v in row.items() if v is not None and v.strip() != ""
+        }
         if "flags" in item:
             item["flags"] = [f.strip() for f in item["flags"].split(";") if f.strip()]
         if "scale" in item:
             item["scale"] = _integer(item["scale"])
         if record not in readers:
             result.problems.append(
-                Problem("unknown_record", f"record must be asset, party or account, got {record!r}",
-                        Source(name, number, "record"))
+                Problem(
+                    "unknown_record",
+                    f"record must be asset, party or account, got {record!r}",
+                    Source(name, number, "record"),
+                )
             )
             continue
         reader_function, section = readers[record]
@@ -153,16 +176,18 @@ def _integer(text: str) -> object:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-class _Bad(Exception):
+class _RecordError(Exception):
     def __init__(self, code: str, reason: str, field: str) -> None:
         super().__init__(reason)
         self.problem = Problem(code, reason, Source(field=field))
 
 
-def _read_record(result: RefdataFile, reader: Any, item: dict[str, Any], source: Source, section: str) -> None:
+def _read_record(
+    result: RefdataFile, reader: Any, item: dict[str, Any], source: Source, section: str
+) -> None:
     try:
         value = reader(item)
-    except _Bad as bad:
+    except _RecordError as bad:
         result.problems.append(bad.problem.with_source(source))
         return
     getattr(result, section).append(value)
@@ -172,10 +197,12 @@ def _text(item: dict[str, Any], field: str, *, required: bool = True, default: s
     value = item.get(field)
     if value is None:
         if required:
-            raise _Bad("missing_field", f"{field} is required", field)
+            raise _RecordError("missing_field", f"{field} is required", field)
         return default
     if not isinstance(value, str):
-        raise _Bad("invalid_field", f"{field} must be text, got {type(value).__name__}", field)
+        raise _RecordError(
+            "invalid_field", f"{field} must be text, got {type(value).__name__}", field
+        )
     return value
 
 
@@ -187,13 +214,15 @@ def _choice(item: dict[str, Any], field: str, enum: Any, default: Any = None) ->
         return enum(value)
     except ValueError:
         allowed = ", ".join(member.value for member in enum)
-        raise _Bad("invalid_field", f"{field} must be one of {allowed}; got {value!r}", field) from None
+        raise _RecordError(
+            "invalid_field", f"{field} must be one of {allowed}; got {value!r}", field
+        ) from None
 
 
 def _check_fields(item: dict[str, Any], allowed: set[str]) -> None:
-    for field in item:
-        if field not in allowed:
-            raise _Bad("unknown_field", f"unknown field {field!r}", str(field))
+    for name in item:
+        if name not in allowed:
+            raise _RecordError("unknown_field", f"unknown field {name!r}", str(name))
 
 
 def _asset(item: dict[str, Any]) -> Asset:
@@ -204,18 +233,26 @@ def _asset(item: dict[str, Any]) -> Asset:
     if scale is None and kind is AssetKind.CURRENCY:
         scale = currency_minor_units(code)
     if scale is None:
-        raise _Bad("missing_field", "scale is required for a security", "scale")
+        raise _RecordError("missing_field", "scale is required for a security", "scale")
     if not isinstance(scale, int) or isinstance(scale, bool):
-        raise _Bad("invalid_field", f"scale must be a whole number, got {scale!r}", "scale")
+        raise _RecordError("invalid_field", f"scale must be a whole number, got {scale!r}", "scale")
     cusip = item.get("cusip")
-    return Asset(code=code, kind=kind, scale=scale, name=_text(item, "name", required=False),
-                 cusip=str(cusip) if cusip is not None else None)
+    return Asset(
+        code=code,
+        kind=kind,
+        scale=scale,
+        name=_text(item, "name", required=False),
+        cusip=str(cusip) if cusip is not None else None,
+    )
 
 
 def _party(item: dict[str, Any]) -> Party:
     _check_fields(item, {"code", "kind", "name"})
-    return Party(code=_text(item, "code"), kind=_choice(item, "kind", PartyKind),
-                 name=_text(item, "name", required=False))
+    return Party(
+        code=_text(item, "code"),
+        kind=_choice(item, "kind", PartyKind),
+        name=_text(item, "name", required=False),
+    )
 
 
 def _account(item: dict[str, Any]) -> Account:
@@ -224,7 +261,7 @@ def _account(item: dict[str, Any]) -> Account:
     )
     flags = item.get("flags") or []
     if not isinstance(flags, list):
-        raise _Bad("invalid_field", "flags must be a list", "flags")
+        raise _RecordError("invalid_field", "flags must be a list", "flags")
     parsed_flags = frozenset(_choice({"flags": f}, "flags", AccountFlag) for f in flags)
     external = item.get("external_account")
     return Account(

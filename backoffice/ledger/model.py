@@ -56,7 +56,7 @@ class EntryRequest:
     void_pending: str | None = None
     reverse: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    source: Source = Source()
+    source: Source = field(default_factory=Source)
 
     @property
     def kind(self) -> EntryKind:

@@ -44,7 +44,9 @@ def check_request_shape(request: EntryRequest) -> list[Problem]:
     problems: list[Problem] = []
     if not request.key or len(request.key) > key_chars_max:
         problems.append(
-            Problem("invalid_key", f"key must be 1..{key_chars_max} characters", Source(field="key"))
+            Problem(
+                "invalid_key", f"key must be 1..{key_chars_max} characters", Source(field="key")
+            )
         )
     targets = [t for t in (request.post_pending, request.void_pending, request.reverse) if t]
     if len(targets) > 1:
@@ -88,7 +90,11 @@ def check_request_shape(request: EntryRequest) -> list[Problem]:
         )
     if request.timeout_seconds is not None and not request.pending:
         problems.append(
-            Problem("conflicting_fields", "timeout applies to pending entries only", Source(field="timeout_seconds"))
+            Problem(
+                "conflicting_fields",
+                "timeout applies to pending entries only",
+                Source(field="timeout_seconds"),
+            )
         )
     return problems
 
@@ -116,7 +122,11 @@ def resolve_postings(
             continue
         if amount == 0:
             problems.append(
-                Problem("zero_amount", "a posting moves a non-zero amount", Source(field=f"postings[{index}].amount"))
+                Problem(
+                    "zero_amount",
+                    "a posting moves a non-zero amount",
+                    Source(field=f"postings[{index}].amount"),
+                )
             )
             continue
         resolved.append((account, amount))

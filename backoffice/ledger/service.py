@@ -10,15 +10,18 @@ finishes the job: keys already stored come back as `existing`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
 
 import orjson
 
-from backoffice.errors import Problem, Source, invariant
+from backoffice.errors import Problem, ProblemError, Source, invariant
+from backoffice.formats.entries_jsonl import line_bytes_max, parse_entry, read_lines
 from backoffice.ledger.model import (
-    Balance,
     BatchResult,
     EntryKind,
     EntryOutcome,
@@ -28,7 +31,6 @@ from backoffice.ledger.model import (
     pending_timeout_seconds_max,
 )
 from backoffice.ledger.rules import (
-    LedgerAccount,
     apply_posting,
     body_hash,
     canonical_json,
@@ -58,6 +60,16 @@ class _Created:
     body_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Input that could not become a request at all; it goes to the quarantine as it came."""
+
+    file: str
+    line: int
+    raw: str
+    problems: tuple[Problem, ...]
+
+
 def post_entries(
     store: Store,
     requests: Sequence[EntryRequest],
@@ -66,32 +78,152 @@ def post_entries(
     command: str = "ledger.post",
     clock_us: Callable[[], int] = now_us,
     progress: Progress | None = None,
-    on_failure: Callable[[int, EntryResult], dict[str, object] | None] | None = None,
+    raw_of: Callable[[EntryRequest], str | None] | None = None,
+    rejected: Sequence[Rejected] = (),
 ) -> BatchResult:
     """Post a batch of entries; see the module docstring for the semantics.
 
-    `on_failure(index, result)` may return a quarantine row for a failed request; it is
-    written in the same transaction as the entries around it.
+    Failed requests for which `raw_of` gives the raw input, and every `rejected` item, are
+    written to the quarantine in the same transaction as the entries around them.
     """
     results: list[EntryResult] = []
     expire_pending(store, actor=actor, clock_us=clock_us)
-    for start in range(0, len(requests), batch_entries_max):
+    for start in range(0, max(len(requests), 1), batch_entries_max):
         chunk = requests[start : start + batch_entries_max]
         with store.write() as connection:
             repository = LedgerRepository(connection)
             chunk_results = _post_chunk(repository, chunk, actor, clock_us(), command)
-            rows = []
-            if on_failure is not None:
-                for offset, result in enumerate(chunk_results):
-                    if result.outcome is EntryOutcome.FAILED:
-                        row = on_failure(start + offset, result)
-                        if row is not None:
-                            rows.append(row)
-            repository.quarantine(rows)
+            items = list(rejected) if start == 0 else []
+            if raw_of is not None:
+                for request, result in zip(chunk, chunk_results, strict=True):
+                    raw = raw_of(request) if result.outcome is EntryOutcome.FAILED else None
+                    if raw is not None:
+                        items.append(
+                            Rejected(
+                                request.source.file or "",
+                                request.source.line or 0,
+                                raw,
+                                result.problems,
+                            )
+                        )
+            repository.quarantine([_quarantine_row(item, command) for item in items])
         results.extend(chunk_results)
         if progress is not None:
             progress(len(chunk))
     return BatchResult(tuple(results))
+
+
+def _raw_line(raws: dict[int, str], request: EntryRequest) -> str | None:
+    return raws.get(request.source.line or 0)
+
+
+def _quarantine_row(item: Rejected, command: str) -> dict[str, object]:
+    return {
+        "kind": command,
+        "file": item.file,
+        "line": item.line,
+        "raw_sha256": hashlib.sha256(item.raw.encode()).hexdigest(),
+        "raw": item.raw,
+        "problems_json": orjson.dumps(
+            [{"code": p.code, "reason": p.reason, "field": p.source.field} for p in item.problems]
+        ).decode(),
+        "received_at_us": now_us(),
+        "resolved": False,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    created: int
+    existing: int
+    failed: int
+    failures: tuple[tuple[int, str | None, Problem], ...]  # (line, key, problem)
+
+
+def post_file(
+    store: Store,
+    path: Path,
+    *,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+    clock_us: Callable[[], int] = now_us,
+) -> FileResult:
+    """Post an entries file (JSONL), streaming it in transactions of `batch_entries_max` lines.
+
+    Every line that fails, whether unreadable or refused by the ledger, is reported with its
+    line, field and reason and kept in the quarantine with its raw text. Running the same file
+    again after a crash finishes the job: what was stored comes back as `existing`.
+    """
+    name = str(path)
+    created = existing = failed = 0
+    failures: list[tuple[int, str | None, Problem]] = []
+    try:
+        stream = path.open("rb")
+    except OSError as error:
+        raise ProblemError(
+            Problem("file_unreadable", error.strerror or str(error), Source(file=name))
+        ) from error
+    with stream:
+        lines = read_lines(stream)
+        while True:
+            requests: list[EntryRequest] = []
+            raws: dict[int, str] = {}
+            rejected: list[Rejected] = []
+            consumed = 0
+            for number, raw, size in lines:
+                consumed += size
+                if raw is None:
+                    rejected.append(
+                        Rejected(
+                            name,
+                            number,
+                            "",
+                            (
+                                Problem(
+                                    "line_too_long",
+                                    f"line is over {line_bytes_max} bytes",
+                                    Source(name, number),
+                                ),
+                            ),
+                        )
+                    )
+                elif raw.strip():
+                    parsed = parse_entry(raw, name, number)
+                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if isinstance(parsed, EntryRequest):
+                        requests.append(parsed)
+                        raws[number] = text
+                    else:
+                        rejected.append(Rejected(name, number, text, tuple(parsed)))
+                if len(requests) + len(rejected) >= batch_entries_max:
+                    break
+            if not requests and not rejected:
+                if progress is not None and consumed:
+                    progress(consumed)
+                break
+            batch = post_entries(
+                store,
+                requests,
+                actor=actor,
+                clock_us=clock_us,
+                raw_of=partial(_raw_line, raws),
+                rejected=rejected,
+            )
+            for result in batch.results:
+                if result.outcome is EntryOutcome.CREATED:
+                    created += 1
+                elif result.outcome is EntryOutcome.EXISTING:
+                    existing += 1
+                else:
+                    failed += 1
+                    failures.extend((p.source.line or 0, result.key, p) for p in result.problems)
+            for item in rejected:
+                failed += 1
+                failures.extend((item.line, None, p) for p in item.problems)
+            if progress is not None:
+                progress(consumed)
+    failures.sort(key=lambda failure: failure[0])
+    return FileResult(created, existing, failed, tuple(failures))
 
 
 def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = now_us) -> int:
@@ -103,8 +235,12 @@ def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = no
         if not keys:
             return 0
         requests = [
-            EntryRequest(key=f"expire/{key}"[:200], effective_date=None, void_pending=key,
-                         source=Source(field="timeout"))
+            EntryRequest(
+                key=f"expire/{key}"[:200],
+                effective_date=None,
+                void_pending=key,
+                source=Source(field="timeout"),
+            )
             for key in keys
         ]
         results = _post_chunk(repository, requests, actor, at_us, "ledger.expire")
@@ -138,6 +274,7 @@ def _post_chunk(
     results: list[EntryResult] = []
 
     for request in requests:
+
         def fail(*problems: Problem, request: EntryRequest = request) -> None:
             results.append(
                 EntryResult(
@@ -150,13 +287,21 @@ def _post_chunk(
         shape = check_request_shape(request)
         metadata_json = canonical_json(request.metadata).decode()
         if len(metadata_json) > metadata_bytes_max:
-            shape.append(Problem("metadata_too_large", f"metadata over {metadata_bytes_max} bytes",
-                                 Source(field="metadata")))
+            shape.append(
+                Problem(
+                    "metadata_too_large",
+                    f"metadata over {metadata_bytes_max} bytes",
+                    Source(field="metadata"),
+                )
+            )
         if request.timeout_seconds is not None and not (
             0 < request.timeout_seconds <= pending_timeout_seconds_max
         ):
-            shape.append(Problem("invalid_field", "timeout_seconds out of range",
-                                 Source(field="timeout_seconds")))
+            shape.append(
+                Problem(
+                    "invalid_field", "timeout_seconds out of range", Source(field="timeout_seconds")
+                )
+            )
         if shape:
             fail(*shape)
             continue
@@ -189,15 +334,23 @@ def _post_chunk(
             hashed = body_hash(request, [(a.code, amount) for a, amount in postings])
 
         prior = existing.get(request.key)
-        prior_hash = prior[1] if prior else (created[request.key].body_hash if request.key in created else None)
+        prior_hash = (
+            prior[1]
+            if prior
+            else (created[request.key].body_hash if request.key in created else None)
+        )
         if prior_hash is not None:
             if prior_hash == hashed:
                 entry_id = prior[0] if prior else created[request.key].target.id
                 results.append(EntryResult(request.key, EntryOutcome.EXISTING, entry_id))
             else:
-                fail(Problem("key_conflict",
-                             f"key {request.key!r} was used for a different entry",
-                             Source(field="key")))
+                fail(
+                    Problem(
+                        "key_conflict",
+                        f"key {request.key!r} was used for a different entry",
+                        Source(field="key"),
+                    )
+                )
             continue
 
         unbalanced = zero_sum_problems(postings)
@@ -225,7 +378,7 @@ def _post_chunk(
         entry_id = last_id + 1
         effective_date = request.effective_date or (target.effective_date if target else None)
         invariant(effective_date is not None, "an entry has an effective date")
-        assert effective_date is not None  # noqa: S101 - narrows the type after the invariant
+        assert effective_date is not None
         expires_at_us = (
             booked_at_us + request.timeout_seconds * 1_000_000
             if request.timeout_seconds is not None
@@ -248,18 +401,31 @@ def _post_chunk(
         )
         last_id, last_hash = entry_id, link
         if target is not None:
-            (resolved_in_chunk if kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING)
-             else reversed_in_chunk).add(target.id)
+            (
+                resolved_in_chunk
+                if kind in (EntryKind.POST_PENDING, EntryKind.VOID_PENDING)
+                else reversed_in_chunk
+            ).add(target.id)
         created[request.key] = _Created(
-            StoredTarget(entry_id, request.key, kind, effective_date, expires_at_us, None, None,
-                         tuple(entry_postings)),
+            StoredTarget(
+                entry_id,
+                request.key,
+                kind,
+                effective_date,
+                expires_at_us,
+                None,
+                None,
+                tuple(entry_postings),
+            ),
             hashed,
         )
         results.append(EntryResult(request.key, EntryOutcome.CREATED, entry_id))
 
     if entry_rows:
         deltas = {
-            account_id: tuple(n - o for n, o in zip(balance.as_tuple(), before[account_id], strict=True))
+            account_id: tuple(
+                n - o for n, o in zip(balance.as_tuple(), before[account_id], strict=True)
+            )
             for account_id, balance in balances.items()
             if balance.as_tuple() != before[account_id]
         }
@@ -300,23 +466,31 @@ def _target_for(
 ) -> StoredTarget | Problem:
     key = request.target_key
     invariant(key is not None, "a resolution names its target")
-    where = Source(field={EntryKind.POST_PENDING: "post_pending",
-                          EntryKind.VOID_PENDING: "void_pending"}.get(kind, "reverse"))
+    where = Source(
+        field={EntryKind.POST_PENDING: "post_pending", EntryKind.VOID_PENDING: "void_pending"}.get(
+            kind, "reverse"
+        )
+    )
     target = created[key].target if key in created else targets.get(key or "")
     if target is None:
         return Problem("entry_not_found", f"no entry with key {key!r}", where)
     if kind is EntryKind.REVERSAL:
         if target.kind not in (EntryKind.STANDARD, EntryKind.POST_PENDING):
-            return Problem("not_reversible",
-                           f"entry {key!r} is {target.kind.value}; only posted entries reverse "
-                           "(void a pending entry instead)", where)
+            return Problem(
+                "not_reversible",
+                f"entry {key!r} is {target.kind.value}; only posted entries reverse "
+                "(void a pending entry instead)",
+                where,
+            )
         if target.reversed_by is not None or target.id in reversed_in_chunk:
             return Problem("already_reversed", f"entry {key!r} is already reversed", where)
         return target
     if target.kind is not EntryKind.PENDING:
         return Problem("not_pending", f"entry {key!r} is not a pending entry", where)
     if target.resolved_by is not None or target.id in resolved_in_chunk:
-        return Problem("pending_already_resolved", f"pending entry {key!r} is already posted or voided", where)
+        return Problem(
+            "pending_already_resolved", f"pending entry {key!r} is already posted or voided", where
+        )
     if (
         kind is EntryKind.POST_PENDING
         and target.expires_at_us is not None

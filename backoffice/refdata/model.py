@@ -95,7 +95,9 @@ def currency_minor_units(code: str) -> int | None:
 def check_asset(asset: Asset) -> list[Problem]:
     problems: list[Problem] = []
     if not (0 <= asset.scale <= scale_max):
-        problems.append(Problem("invalid_scale", f"scale must be 0..{scale_max}, got {asset.scale}"))
+        problems.append(
+            Problem("invalid_scale", f"scale must be 0..{scale_max}, got {asset.scale}")
+        )
     if len(asset.name) > name_chars_max:
         problems.append(Problem("name_too_long", f"name is longer than {name_chars_max}"))
     if asset.kind is AssetKind.CURRENCY:

@@ -56,8 +56,11 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
                 if not found:
                     connection.execute(
                         sa.insert(schema.assets).values(
-                            code=asset.code, kind=asset.kind.value, scale=asset.scale,
-                            name=asset.name, cusip=asset.cusip,
+                            code=asset.code,
+                            kind=asset.kind.value,
+                            scale=asset.scale,
+                            name=asset.name,
+                            cusip=asset.cusip,
                         )
                     )
                     created += 1
@@ -65,17 +68,25 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
             elif old[0] == asset:
                 unchanged += 1
             elif (old[0].code, old[0].kind, old[0].scale, old[0].cusip) == (
-                asset.code, asset.kind, asset.scale, asset.cusip,
+                asset.code,
+                asset.kind,
+                asset.scale,
+                asset.cusip,
             ):
                 connection.execute(
-                    sa.update(schema.assets).where(schema.assets.c.code == asset.code)
+                    sa.update(schema.assets)
+                    .where(schema.assets.c.code == asset.code)
                     .values(name=asset.name)
                 )
                 changed += 1
             else:
-                problems.append(Problem("definition_changed",
-                                        f"asset {asset.code!r}: only the name may change",
-                                        Source(file=source)))
+                problems.append(
+                    Problem(
+                        "definition_changed",
+                        f"asset {asset.code!r}: only the name may change",
+                        Source(file=source),
+                    )
+                )
         assets = _assets_by_code(connection)
         parties = _parties_by_code(connection)
         for party in refdata.parties:
@@ -84,34 +95,47 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
             old_party = parties.get(party.code)
             if old_party is None:
                 if not found:
-                    connection.execute(sa.insert(schema.parties).values(
-                        code=party.code, kind=party.kind.value, name=party.name))
+                    connection.execute(
+                        sa.insert(schema.parties).values(
+                            code=party.code, kind=party.kind.value, name=party.name
+                        )
+                    )
                     created += 1
             elif old_party[0] == party:
                 unchanged += 1
             elif old_party[0].kind == party.kind:
-                connection.execute(sa.update(schema.parties)
-                                   .where(schema.parties.c.code == party.code)
-                                   .values(name=party.name))
+                connection.execute(
+                    sa.update(schema.parties)
+                    .where(schema.parties.c.code == party.code)
+                    .values(name=party.name)
+                )
                 changed += 1
             else:
-                problems.append(Problem("definition_changed",
-                                        f"party {party.code!r}: only the name may change"))
+                problems.append(
+                    Problem("definition_changed", f"party {party.code!r}: only the name may change")
+                )
         parties = _parties_by_code(connection)
         existing_accounts = accounts_by_code(connection)
         for account in refdata.accounts:
             found = check_account(account)
             if account.asset not in assets:
-                found.append(Problem("unknown_asset", f"no asset {account.asset!r}", Source(field="asset")))
+                found.append(
+                    Problem("unknown_asset", f"no asset {account.asset!r}", Source(field="asset"))
+                )
             if account.owner not in parties:
-                found.append(Problem("unknown_party", f"no party {account.owner!r}", Source(field="owner")))
+                found.append(
+                    Problem("unknown_party", f"no party {account.owner!r}", Source(field="owner"))
+                )
             problems.extend(_named(found, "account", account.code))
             if found:
                 continue
             old_account = existing_accounts.get(account.code)
             if old_account is None:
-                connection.execute(sa.insert(schema.accounts).values(
-                    **_account_row(account, assets[account.asset][1], parties[account.owner][1])))
+                connection.execute(
+                    sa.insert(schema.accounts).values(
+                        **_account_row(account, assets[account.asset][1], parties[account.owner][1])
+                    )
+                )
                 created += 1
             elif old_account[0] == account:
                 unchanged += 1
@@ -121,17 +145,29 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
                     problems.extend(refused)
                     continue
                 connection.execute(
-                    sa.update(schema.accounts).where(schema.accounts.c.code == account.code)
+                    sa.update(schema.accounts)
+                    .where(schema.accounts.c.code == account.code)
                     .values(name=account.name, status=account.status.value)
                 )
                 changed += 1
         if problems:
             # Raising inside the transaction rolls it back: nothing of the file is stored.
             raise ProblemError(*[p.with_source(Source(file=source)) for p in problems])
-        connection.execute(sa.insert(schema.audit_log).values(
-            at_us=_now_us(), actor=actor, command="refdata.load",
-            detail_json=orjson.dumps({"source": source, "created": created, "changed": changed,
-                                      "unchanged": unchanged}).decode()))
+        connection.execute(
+            sa.insert(schema.audit_log).values(
+                at_us=_now_us(),
+                actor=actor,
+                command="refdata.load",
+                detail_json=orjson.dumps(
+                    {
+                        "source": source,
+                        "created": created,
+                        "changed": changed,
+                        "unchanged": unchanged,
+                    }
+                ).decode(),
+            )
+        )
     return LoadSummary(created, changed, unchanged)
 
 
@@ -147,12 +183,21 @@ def _now_us() -> int:
 
 def _account_row(account: Account, asset_id: int, owner_id: int) -> dict[str, Any]:
     return {
-        "code": account.code, "type": account.type.value, "asset_id": asset_id,
-        "owner_id": owner_id, "status": account.status.value, "name": account.name,
+        "code": account.code,
+        "type": account.type.value,
+        "asset_id": asset_id,
+        "owner_id": owner_id,
+        "status": account.status.value,
+        "name": account.name,
         "external_account": account.external_account,
-        "debits_must_not_exceed_credits": AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS in account.flags,
-        "credits_must_not_exceed_debits": AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS in account.flags,
-        "debits_posted": 0, "credits_posted": 0, "debits_pending": 0, "credits_pending": 0,
+        "debits_must_not_exceed_credits": AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS
+        in account.flags,
+        "credits_must_not_exceed_debits": AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS
+        in account.flags,
+        "debits_posted": 0,
+        "credits_posted": 0,
+        "debits_pending": 0,
+        "credits_pending": 0,
     }
 
 
@@ -177,18 +222,27 @@ def accounts_by_code(connection: sa.Connection) -> dict[str, tuple[Account, int,
     a, s, p = schema.accounts, schema.assets, schema.parties
     rows = connection.execute(
         sa.select(a, s.c.code.label("asset_code"), p.c.code.label("owner_code"))
-        .join(s, s.c.id == a.c.asset_id).join(p, p.c.id == a.c.owner_id)
+        .join(s, s.c.id == a.c.asset_id)
+        .join(p, p.c.id == a.c.owner_id)
     )
     found: dict[str, tuple[Account, int, bool]] = {}
     for row in rows:
         flags = {flag for flag in AccountFlag if getattr(row, flag.value)}
         account = Account(
-            code=row.code, type=AccountType(row.type), asset=row.asset_code, owner=row.owner_code,
-            flags=frozenset(flags), status=AccountStatus(row.status), name=row.name,
+            code=row.code,
+            type=AccountType(row.type),
+            asset=row.asset_code,
+            owner=row.owner_code,
+            flags=frozenset(flags),
+            status=AccountStatus(row.status),
+            name=row.name,
             external_account=row.external_account,
         )
-        zero = (row.debits_posted == row.credits_posted and row.debits_pending == 0
-                and row.credits_pending == 0)
+        zero = (
+            row.debits_posted == row.credits_posted
+            and row.debits_pending == 0
+            and row.credits_pending == 0
+        )
         found[row.code] = (account, row.id, zero)
     return found
 

@@ -23,7 +23,7 @@ def append_rows(
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        driver = connection.connection.driver_connection
+        driver: Any = connection.connection.driver_connection
         invariant(driver is not None, "a live connection has a driver connection")
         names = ", ".join(columns)
         with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -38,9 +38,9 @@ def append_rows(
 
 def select_in(
     connection: sa.Connection, sql: str, column: str, values: Sequence[Any]
-) -> list[sa.Row[Any]]:
+) -> list[Any]:
     """Run `sql` (with `{where}` standing for `column IN values`) in groups of `in_values_max`."""
-    rows: list[sa.Row[Any]] = []
+    rows: list[Any] = []
     distinct = list(dict.fromkeys(values))
     for start in range(0, len(distinct), in_values_max):
         group = distinct[start : start + in_values_max]

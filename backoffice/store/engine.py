@@ -49,7 +49,9 @@ class Store:
         self.dialect: str = self.engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise ProblemError(
-                Problem("unsupported_database", f"{self.dialect} is not supported (sqlite, postgresql)")
+                Problem(
+                    "unsupported_database", f"{self.dialect} is not supported (sqlite, postgresql)"
+                )
             )
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
@@ -58,8 +60,8 @@ class Store:
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE) so two
         writers queue instead of failing halfway through."""
-        with self.engine.connect() as connection:
-            connection = connection.execution_options(backoffice_write=True)
+        with self.engine.connect() as plain:
+            connection = plain.execution_options(backoffice_write=True)
             with connection.begin():
                 yield connection
 

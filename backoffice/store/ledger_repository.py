@@ -53,9 +53,12 @@ class LedgerRepository:
     def lock_head(self) -> tuple[int, str]:
         """The chain head. On PostgreSQL the row lock makes ledger writers take turns, which
         the hash chain needs; SQLite's BEGIN IMMEDIATE already did."""
-        lock = " FOR UPDATE" if self.postgresql else ""
+        return self.read_head(lock=self.postgresql)
+
+    def read_head(self, *, lock: bool = False) -> tuple[int, str]:
         row = self.connection.exec_driver_sql(
-            f"SELECT last_entry_id, last_hash FROM ledger_head WHERE id = 1{lock}"
+            "SELECT last_entry_id, last_hash FROM ledger_head WHERE id = 1"
+            + (" FOR UPDATE" if lock else "")
         ).one()
         return int(row[0]), str(row[1])
 
@@ -68,7 +71,10 @@ class LedgerRepository:
 
     def existing_keys(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
         rows = select_in(
-            self.connection, "SELECT key, id, body_hash FROM journal_entries WHERE {where}", "key", keys
+            self.connection,
+            "SELECT key, id, body_hash FROM journal_entries WHERE {where}",
+            "key",
+            keys,
         )
         return {row[0]: (int(row[1]), str(row[2])) for row in rows}
 
@@ -90,7 +96,9 @@ class LedgerRepository:
             "entry_id",
             [row[0] for row in rows],
         ):
-            postings.setdefault(int(entry_id), []).append((int(account_id), int(asset_id), int(amount)))
+            postings.setdefault(int(entry_id), []).append(
+                (int(account_id), int(asset_id), int(amount))
+            )
         return {
             row[1]: StoredTarget(
                 id=int(row[0]),
@@ -138,7 +146,7 @@ class LedgerRepository:
                 is_open=row[5] == "open",
                 flags=frozenset(flags),
             )
-            found[account.id] = (account, Balance(*(int(v) for v in row[8:12])))
+            found[account.id] = (account, Balance(*(int(value) for value in row[8:12])))
         return found
 
     def balances_of(self, ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
@@ -201,9 +209,9 @@ class LedgerRepository:
             statement = sqlite_insert(schema.quarantine).on_conflict_do_nothing()
         self.connection.execute(statement, list(rows))
 
-    def iter_entries(self, batch_entries: int) -> Iterator[list[sa.Row[Any]]]:
+    def iter_entries(self, batch_entries: int) -> Iterator[Sequence[Any]]:
         """Every entry in chain order with its postings, a bounded batch at a time."""
-        e, p = schema.journal_entries, schema.postings
+        e = schema.journal_entries
         last = 0
         while True:
             entries = self.connection.execute(
@@ -214,7 +222,7 @@ class LedgerRepository:
             yield entries
             last = entries[-1].id
 
-    def postings_between(self, first_id: int, last_id: int) -> list[sa.Row[Any]]:
+    def postings_between(self, first_id: int, last_id: int) -> list[Any]:
         p = schema.postings
         return list(
             self.connection.execute(
