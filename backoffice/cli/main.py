@@ -20,7 +20,7 @@ from rich.table import Table
 
 from backoffice.cli.output import byte_progress, print_json, stderr, stdout
 from backoffice.errors import InvariantViolation, Problem, ProblemError
-from backoffice.store.engine import Store, open_store
+from backoffice.store.engine import Store, one_line, open_store
 
 app = typer.Typer(
     help="Backoffice: trade capture, settlement, books and records, reconciliation.",
@@ -98,7 +98,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     """Create the schema or bring it to the newest migration."""
     store = _context(ctx).store(migrate=False)
     store.upgrade()
-    stderr.print(f"schema at revision {store.current_revision()} ({store.url.split('@')[-1]})")
+    stderr.print(f"schema at revision {store.current_revision()} ({store.safe_url})")
 
 
 @db_app.command("current")
@@ -489,7 +489,7 @@ def run() -> None:
         stderr.print(f"invariant violated (a bug; nothing was committed): {error}", markup=False)
         sys.exit(70)
     except sa.exc.OperationalError as error:
-        stderr.print(f"error: database_unavailable: {error.orig}", markup=False)
+        stderr.print(f"error: database_unavailable: {one_line(error.orig)}", markup=False)
         sys.exit(1)
     except OSError as error:
         stderr.print(f"error: {error.__class__.__name__}: {error}", markup=False)

@@ -36,9 +36,7 @@ def append_rows(
     )
 
 
-def select_in(
-    connection: sa.Connection, sql: str, column: str, values: Sequence[Any]
-) -> list[Any]:
+def select_in(connection: sa.Connection, sql: str, column: str, values: Sequence[Any]) -> list[Any]:
     """Run `sql` (with `{where}` standing for `column IN values`) in groups of `in_values_max`."""
     rows: list[Any] = []
     distinct = list(dict.fromkeys(values))

@@ -37,6 +37,11 @@ def database_url(url: str | None = None) -> str:
     return chosen
 
 
+def one_line(error: object) -> str:
+    """Drivers write several lines; an error is said in one."""
+    return " ".join(str(error).split())
+
+
 class Store:
     """One database. `write()` and `read()` hand out a connection inside one transaction."""
 
@@ -46,6 +51,7 @@ class Store:
             self.engine = sa.create_engine(url, future=True)
         except (sa.exc.ArgumentError, ImportError) as error:
             raise ProblemError(Problem("bad_database_url", f"{url!r}: {error}")) from error
+        self.safe_url = self.engine.url.render_as_string(hide_password=True)
         self.dialect: str = self.engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise ProblemError(
@@ -127,7 +133,9 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
             up_to_date = store.current_revision() == store.head_revision()
         except sa.exc.OperationalError as error:
             raise ProblemError(
-                Problem("database_unavailable", f"cannot open {store.url}: {error.orig}")
+                Problem(
+                    "database_unavailable", f"cannot open {store.safe_url}: {one_line(error.orig)}"
+                )
             ) from error
         if not up_to_date:
             store.upgrade()

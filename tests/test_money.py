@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backoffice.errors import Problem
+from backoffice.money import amount_minor_max, format_amount, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "scale", "minor"),
+    [("1902.50", 2, 190250), ("-1902.5", 2, -190250), ("0", 2, 0), ("7", 0, 7), ("0.000001", 6, 1)],
+)
+def test_a_plain_decimal_string_becomes_exact_minor_units(
+    text: str, scale: int, minor: int
+) -> None:
+    assert parse_amount(text, scale) == minor
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (1902.5, "amount_not_a_string"),
+        (10, "amount_not_a_string"),
+        (None, "amount_not_a_string"),
+        ("1e3", "amount_invalid"),
+        ("NaN", "amount_invalid"),
+        ("Infinity", "amount_invalid"),
+        ("+5", "amount_invalid"),
+        (" 5", "amount_invalid"),
+        ("5.", "amount_invalid"),
+        (".5", "amount_invalid"),
+        ("1,000.00", "amount_invalid"),
+        ("١٢", "amount_invalid"),
+        ("1.005", "too_many_decimals"),
+        ("1.000", "too_many_decimals"),
+        ("9" * 39, "amount_out_of_range"),
+        ("9" * 41, "amount_invalid"),
+    ],
+)
+def test_anything_but_a_plain_decimal_within_scale_is_refused_with_a_named_code(
+    value: object, code: str
+) -> None:
+    result = parse_amount(value, 2)
+    assert isinstance(result, Problem)
+    assert result.code == code
+
+
+def test_the_limit_per_posting_is_accepted_and_one_more_is_not() -> None:
+    assert parse_amount(str(amount_minor_max), 0) == amount_minor_max
+    assert isinstance(parse_amount(str(amount_minor_max + 1), 0), Problem)
+
+
+@given(st.integers(min_value=-amount_minor_max, max_value=amount_minor_max), st.integers(0, 12))
+def test_formatting_then_parsing_gives_back_the_same_minor_units(minor: int, scale: int) -> None:
+    assert parse_amount(format_amount(minor, scale), scale) == minor
