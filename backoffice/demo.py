@@ -72,7 +72,7 @@ def run_demo(
     refdata_path.write_text(yaml.safe_dump(_refdata(), sort_keys=False))
     summary = load_refdata(store, read_refdata(refdata_path), actor=actor, source=str(refdata_path))
     say(f"reference data: {summary.created} records from {refdata_path}")
-    lines = _activity(random.Random(seed), entries)
+    lines = _activity(random.Random(seed), entries)  # noqa: S311 - demo data, not secrets
     entries_path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     posted = post_file(store, entries_path, actor=actor)
     say(
