@@ -22,8 +22,11 @@ from backoffice.ledger.model import (
 )
 from backoffice.money import format_amount, parse_amount
 from backoffice.refdata.model import AccountFlag
+from backoffice.text import text_problem
 
 GENESIS_HASH = "0" * 64
+# The ledger names the voids it makes for timed-out pending entries `expire/<entry id>`.
+RESERVED_KEY_PREFIX = "expire/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,19 @@ def check_request_shape(request: EntryRequest) -> list[Problem]:
                 "invalid_key", f"key must be 1..{key_chars_max} characters", Source(field="key")
             )
         )
+    if request.key.startswith(RESERVED_KEY_PREFIX) and request.source.field != "timeout":
+        problems.append(
+            Problem(
+                "reserved_key",
+                f"keys starting {RESERVED_KEY_PREFIX!r} are the ledger's own",
+                Source(field="key"),
+            )
+        )
+    for name in ("key", "description", "reference"):
+        value = getattr(request, name)
+        reason = text_problem(value) if value is not None else None
+        if reason is not None:
+            problems.append(Problem("invalid_text", f"{name} {reason}", Source(field=name)))
     targets = [t for t in (request.post_pending, request.void_pending, request.reverse) if t]
     if len(targets) > 1:
         problems.append(

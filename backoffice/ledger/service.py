@@ -31,6 +31,7 @@ from backoffice.ledger.model import (
     pending_timeout_seconds_max,
 )
 from backoffice.ledger.rules import (
+    RESERVED_KEY_PREFIX,
     apply_posting,
     body_hash,
     canonical_json,
@@ -123,7 +124,8 @@ def _quarantine_row(item: Rejected, command: str) -> dict[str, object]:
         "file": item.file,
         "line": item.line,
         "raw_sha256": hashlib.sha256(item.raw.encode()).hexdigest(),
-        "raw": item.raw,
+        # PostgreSQL text cannot hold NUL: keep it visible, escaped, rather than lose the line.
+        "raw": item.raw.replace("\x00", "\\x00"),
         "problems_json": orjson.dumps(
             [{"code": p.code, "reason": p.reason, "field": p.source.field} for p in item.problems]
         ).decode(),
@@ -231,20 +233,26 @@ def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = no
     at_us = clock_us()
     with store.write() as connection:
         repository = LedgerRepository(connection)
-        keys = repository.expired_pending_keys(at_us)
-        if not keys:
+        expired = repository.expired_pending(at_us)
+        if not expired:
             return 0
         requests = [
             EntryRequest(
-                key=f"expire/{key}"[:200],
+                key=f"{RESERVED_KEY_PREFIX}{entry_id}",
                 effective_date=None,
                 void_pending=key,
                 source=Source(field="timeout"),
             )
-            for key in keys
+            for entry_id, key in expired
         ]
         results = _post_chunk(repository, requests, actor, at_us, "ledger.expire")
-    return sum(1 for r in results if r.outcome is EntryOutcome.CREATED)
+    for result in results:
+        # Nothing else writes these keys and the pending entries are locked with the chain head.
+        invariant(
+            result.outcome is EntryOutcome.CREATED,
+            f"expiry of a timed-out pending entry failed: {result.problems}",
+        )
+    return len(results)
 
 
 def _post_chunk(
@@ -285,7 +293,17 @@ def _post_chunk(
             )
 
         shape = check_request_shape(request)
-        metadata_json = canonical_json(request.metadata).decode()
+        try:
+            metadata_json = canonical_json(request.metadata).decode()
+        except orjson.JSONEncodeError as error:
+            metadata_json = ""
+            shape.append(
+                Problem(
+                    "invalid_field",
+                    f"metadata is not storable JSON: {error}",
+                    Source(field="metadata"),
+                )
+            )
         if len(metadata_json) > metadata_bytes_max:
             shape.append(
                 Problem(

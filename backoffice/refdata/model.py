@@ -10,8 +10,9 @@ import iso4217
 from stdnum import cusip as stdnum_cusip
 from stdnum import isin as stdnum_isin
 
-from backoffice.errors import Problem
+from backoffice.errors import Problem, Source
 from backoffice.money import scale_max
+from backoffice.text import text_problem
 
 code_chars_max = 120
 name_chars_max = 200
@@ -92,8 +93,17 @@ def currency_minor_units(code: str) -> int | None:
     return 0 if exponent is None else int(exponent)
 
 
+def nul_problems(record: object, fields: tuple[str, ...]) -> list[Problem]:
+    """PostgreSQL text cannot hold NUL; refused on every store alike."""
+    return [
+        Problem("invalid_text", f"{name} {reason}", Source(field=name))
+        for name in fields
+        if (reason := text_problem(getattr(record, name) or "")) is not None
+    ]
+
+
 def check_asset(asset: Asset) -> list[Problem]:
-    problems: list[Problem] = []
+    problems = nul_problems(asset, ("code", "name", "cusip"))
     if not (0 <= asset.scale <= scale_max):
         problems.append(
             Problem("invalid_scale", f"scale must be 0..{scale_max}, got {asset.scale}")
@@ -115,7 +125,7 @@ def check_asset(asset: Asset) -> list[Problem]:
 
 
 def check_party(party: Party) -> list[Problem]:
-    problems: list[Problem] = []
+    problems = nul_problems(party, ("code", "name"))
     if len(party.code) > code_chars_max or _PARTY_CODE.fullmatch(party.code) is None:
         problems.append(Problem("invalid_code", f"party code {party.code!r} is not valid"))
     if len(party.name) > name_chars_max:
@@ -124,7 +134,7 @@ def check_party(party: Party) -> list[Problem]:
 
 
 def check_account(account: Account) -> list[Problem]:
-    problems: list[Problem] = []
+    problems = nul_problems(account, ("name", "external_account"))
     if len(account.code) > code_chars_max or _ACCOUNT_CODE.fullmatch(account.code) is None:
         problems.append(
             Problem(

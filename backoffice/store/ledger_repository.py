@@ -179,15 +179,16 @@ class LedgerRepository:
                 updates,
             )
 
-    def expired_pending_keys(self, now_us: int) -> list[str]:
+    def expired_pending(self, now_us: int) -> list[tuple[int, str]]:
+        """(id, key) of every pending entry past its timeout and not yet posted or voided."""
         rows = self.connection.exec_driver_sql(
-            "SELECT e.key FROM journal_entries e WHERE e.expires_at_us IS NOT NULL"
+            "SELECT e.id, e.key FROM journal_entries e WHERE e.expires_at_us IS NOT NULL"
             f" AND e.expires_at_us <= {self.mark}"
             " AND NOT EXISTS (SELECT 1 FROM journal_entries r WHERE r.pending_id = e.id)"
             " ORDER BY e.id",
             (now_us,),
         ).all()
-        return [row[0] for row in rows]
+        return [(int(row[0]), str(row[1])) for row in rows]
 
     def append_audit(self, at_us: int, actor: str, command: str, detail_json: str) -> None:
         self.connection.execute(

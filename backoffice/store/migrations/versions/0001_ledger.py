@@ -173,6 +173,16 @@ def _sqlite_triggers() -> None:
                 f"CREATE TRIGGER {table}_refuse_{action.lower()} BEFORE {action} ON {table} "
                 f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: correct by reversal'); END"
             )
+    # INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless
+    # recursive_triggers is on), so an insert that would replace a row is refused up front.
+    for table, keys in (("journal_entries", ("id", "key")), ("audit_log", ("id",))):
+        exists = " OR ".join(
+            f"EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key})" for key in keys
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_refuse_replace BEFORE INSERT ON {table} WHEN {exists} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: correct by reversal'); END"
+        )
     op.execute(
         "CREATE TRIGGER postings_only_for_new_entries BEFORE INSERT ON postings "
         "WHEN EXISTS (SELECT 1 FROM journal_entries WHERE id = NEW.entry_id) "

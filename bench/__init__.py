@@ -1,0 +1,1 @@
+"""Benchmarks; run them as scripts (`python -m bench.ledger_post --help`)."""
