@@ -17,32 +17,36 @@ amount_chars_max = 40
 amount_minor_max = 10**15
 scale_max = 12
 
-_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+DECIMAL_PATTERN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+POWERS_OF_TEN = tuple(10**scale for scale in range(scale_max + 1))
 
 
 def parse_amount(text: object, scale: int) -> int | Problem:
     """Parse a decimal string into an integer count of minor units of an asset of `scale`."""
-    if not isinstance(text, str):
+    if type(text) is not str:
         kind = "JSON number" if isinstance(text, int | float) else type(text).__name__
         return Problem("amount_not_a_string", f"amount must be a decimal string, got a {kind}")
     if len(text) > amount_chars_max:
         return Problem("amount_invalid", f"amount is longer than {amount_chars_max} characters")
-    if _DECIMAL.fullmatch(text) is None:
+    match = DECIMAL_PATTERN.fullmatch(text)
+    if match is None:
         return Problem(
             "amount_invalid", f"amount {text!r} is not a plain decimal -?digits[.digits]"
         )
-    negative = text.startswith("-")
-    digits = text[1:] if negative else text
-    whole, _, fraction = digits.partition(".")
-    if len(fraction) > scale:
+    sign, whole, fraction = match.groups()
+    minor: int
+    if fraction is None:
+        minor = int(whole) * POWERS_OF_TEN[scale]
+    elif len(fraction) > scale:
         return Problem(
             "too_many_decimals",
             f"amount {text!r} has {len(fraction)} decimals; the asset allows {scale}",
         )
-    minor: int = int(whole) * 10**scale + (int(fraction.ljust(scale, "0")) if scale else 0)
+    else:
+        minor = int(whole + fraction) * POWERS_OF_TEN[scale - len(fraction)]
     if minor > amount_minor_max:
         return Problem("amount_out_of_range", f"amount {text!r} exceeds the limit per posting")
-    return -minor if negative else minor
+    return -minor if sign else minor
 
 
 def format_amount(minor: int, scale: int) -> str:

@@ -115,6 +115,9 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # FULL: a committed entry survives a power cut, not only a crash of the process.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # 256 MiB of page cache: the postings indexes of a large ledger stay in memory.
+        cursor.execute("PRAGMA cache_size=-262144")
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.execute(f"PRAGMA busy_timeout={sqlite_busy_timeout_ms}")
         cursor.close()
 

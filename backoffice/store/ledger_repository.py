@@ -15,6 +15,19 @@ from backoffice.refdata.model import AccountFlag
 from backoffice.store import schema
 from backoffice.store.bulk import append_rows, placeholder, select_in
 
+# Account flags by the two boolean columns that store them.
+_FLAGS = {
+    (debits, credits): frozenset(
+        flag
+        for flag, on in (
+            (AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS, debits),
+            (AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS, credits),
+        )
+        if on
+    )
+    for debits in (False, True)
+    for credits in (False, True)
+}
 ENTRY_COLUMNS = (
     "id", "key", "body_hash", "kind", "effective_date", "booked_at_us", "description",
     "reference", "actor", "source", "metadata_json", "pending_id", "reversal_of",
@@ -70,6 +83,14 @@ class LedgerRepository:
         )
 
     def existing_keys(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        if self.postgresql:
+            # A join on unnest uses the key index; `key = ANY(...)` is planned as a scan.
+            rows = self.connection.exec_driver_sql(
+                "SELECT j.key, j.id, j.body_hash FROM unnest(%s::text[]) AS k(key)"
+                " JOIN journal_entries j ON j.key = k.key",
+                (list(dict.fromkeys(keys)),),
+            ).all()
+            return {row[0]: (int(row[1]), str(row[2])) for row in rows}
         rows = select_in(
             self.connection,
             "SELECT key, id, body_hash FROM journal_entries WHERE {where}",
@@ -132,21 +153,10 @@ class LedgerRepository:
             *select_in(self.connection, select, "a.id", ids),
         ]
         for row in rows:
-            flags = set()
-            if row[6]:
-                flags.add(AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS)
-            if row[7]:
-                flags.add(AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS)
             account = LedgerAccount(
-                id=int(row[0]),
-                code=row[1],
-                asset_id=int(row[2]),
-                asset_code=row[3],
-                scale=int(row[4]),
-                is_open=row[5] == "open",
-                flags=frozenset(flags),
+                row[0], row[1], row[2], row[3], row[4], row[5] == "open", _FLAGS[row[6], row[7]]
             )
-            found[account.id] = (account, Balance(*(int(value) for value in row[8:12])))
+            found[account.id] = (account, Balance(row[8], row[9], row[10], row[11]))
         return found
 
     def balances_of(self, ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
@@ -170,7 +180,18 @@ class LedgerRepository:
         append_rows(self.connection, "journal_entries", ENTRY_COLUMNS, entries)
         m = self.mark
         updates = [(*delta, account_id) for account_id, delta in sorted(deltas.items())]
-        if updates:
+        if updates and self.postgresql:
+            # One statement for every account (already locked in id order by this transaction).
+            self.connection.exec_driver_sql(
+                "UPDATE accounts a SET debits_posted = a.debits_posted + d.dp,"
+                " credits_posted = a.credits_posted + d.cp,"
+                " debits_pending = a.debits_pending + d.dq,"
+                " credits_pending = a.credits_pending + d.cq"
+                " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
+                " %s::bigint[]) AS d(id, dp, cp, dq, cq) WHERE a.id = d.id",
+                tuple([row[k] for row in updates] for k in (4, 0, 1, 2, 3)),
+            )
+        elif updates:
             self.connection.exec_driver_sql(
                 f"UPDATE accounts SET debits_posted = debits_posted + {m},"
                 f" credits_posted = credits_posted + {m},"

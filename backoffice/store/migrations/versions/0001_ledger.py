@@ -175,21 +175,23 @@ def _sqlite_triggers() -> None:
             )
     # INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless
     # recursive_triggers is on), so an insert that would replace a row is refused up front.
-    for table, keys in (("journal_entries", ("id", "key")), ("audit_log", ("id",))):
-        exists = " OR ".join(
-            f"EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key})" for key in keys
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_refuse_replace BEFORE INSERT ON {table} WHEN {exists} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: correct by reversal'); END"
-        )
+    op.execute(
+        "CREATE TRIGGER audit_log_refuse_replace BEFORE INSERT ON audit_log "
+        "WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id) "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: correct by reversal'); END"
+    )
     op.execute(
         "CREATE TRIGGER postings_only_for_new_entries BEFORE INSERT ON postings "
         "WHEN EXISTS (SELECT 1 FROM journal_entries WHERE id = NEW.entry_id) "
         "BEGIN SELECT RAISE(ABORT, 'postings cannot be added to an existing entry'); END"
     )
+    # One trigger per entry, not three: on SQLite each trigger program costs per row. The
+    # postings are written before their entry, so they are there to be checked.
     op.execute(
-        "CREATE TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries BEGIN "
+        "CREATE TRIGGER journal_entries_checked BEFORE INSERT ON journal_entries BEGIN "
+        "SELECT RAISE(ABORT, 'journal_entries is append-only: correct by reversal') "
+        "WHERE EXISTS (SELECT 1 FROM journal_entries WHERE id = NEW.id) "
+        "OR EXISTS (SELECT 1 FROM journal_entries WHERE key = NEW.key); "
         "SELECT RAISE(ABORT, 'entry has fewer than two postings') "
         "WHERE (SELECT count(*) FROM postings WHERE entry_id = NEW.id) < 2; "
         "SELECT RAISE(ABORT, 'entry postings do not sum to zero per asset') "
@@ -218,7 +220,8 @@ def _postgresql_triggers() -> None:
     op.execute(
         "CREATE FUNCTION backoffice_postings_only_for_new_entries() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN "
-        "IF EXISTS (SELECT 1 FROM new_postings n JOIN journal_entries e ON e.id = n.entry_id) THEN "
+        "IF EXISTS (SELECT 1 FROM new_postings n CROSS JOIN LATERAL "
+        "(SELECT 1 FROM journal_entries e WHERE e.id = n.entry_id LIMIT 1) stored) THEN "
         "RAISE EXCEPTION 'postings cannot be added to an existing entry' "
         "USING ERRCODE = 'check_violation'; END IF; RETURN NULL; END $$"
     )
@@ -230,12 +233,14 @@ def _postgresql_triggers() -> None:
     op.execute(
         "CREATE FUNCTION backoffice_entries_balanced() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN "
-        "IF EXISTS (SELECT 1 FROM new_entries e LEFT JOIN postings p ON p.entry_id = e.id "
-        "GROUP BY e.id HAVING count(p.entry_id) < 2) THEN "
+        # LATERAL: look each new entry's postings up by the primary key, never scan them all.
+        "IF EXISTS (SELECT 1 FROM new_entries e CROSS JOIN LATERAL "
+        "(SELECT count(*) AS n FROM postings p WHERE p.entry_id = e.id) c WHERE c.n < 2) THEN "
         "RAISE EXCEPTION 'entry has fewer than two postings' USING ERRCODE = 'check_violation'; "
         "END IF; "
-        "IF EXISTS (SELECT 1 FROM new_entries e JOIN postings p ON p.entry_id = e.id "
-        "GROUP BY e.id, p.asset_id HAVING sum(p.amount_minor) <> 0) THEN "
+        "IF EXISTS (SELECT 1 FROM new_entries e CROSS JOIN LATERAL "
+        "(SELECT 1 FROM postings p WHERE p.entry_id = e.id GROUP BY p.asset_id "
+        "HAVING sum(p.amount_minor) <> 0) unbalanced) THEN "
         "RAISE EXCEPTION 'entry postings do not sum to zero per asset' "
         "USING ERRCODE = 'check_violation'; END IF; RETURN NULL; END $$"
     )
