@@ -145,3 +145,15 @@ def test_the_demo_builds_a_verified_day_and_prints_a_trial_balance_that_nets_to_
     assert again.returncode == 0, again.stderr
     verified = run("--db", "sqlite:///backoffice-demo.db", "ledger", "verify", cwd=tmp_path)
     assert verified.returncode == 0
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(ready: str, tmp_path: Path) -> None:
+    (tmp_path / "entries.jsonl").write_text(GOOD + "\n")
+    run("--db", ready, "ledger", "post", "entries.jsonl", cwd=tmp_path)
+    script = f"{BACKOFFICE} --db '{ready}' ledger entries --json | head -c 1"
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.stdout == "["
+    assert "Traceback" not in result.stderr
+    assert "error" not in result.stderr

@@ -376,6 +376,7 @@ class Model:
         """What the ledger must answer to `request`, applying it to the model if created."""
         kind = _kind(request)
         if request.key.startswith("expire/") and request.source.field != "timeout":
+            # Only the ledger's own expiry voids (made by `expire`, marked here) use the prefix.
             return EntryOutcome.FAILED, {"reserved_key"}, None
         if request.key in self.booked:
             booked = self.booked[request.key]

@@ -474,8 +474,13 @@ def run() -> None:
     """The console script: expected errors are one line and a non-zero exit, never a traceback."""
     try:
         code = app(standalone_mode=False)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
         if isinstance(code, int) and code:
             sys.exit(code)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as Unix tools do on SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except ProblemError as error:
         for problem in error.problems:
             stderr.print(f"error: {problem.describe()}", markup=False, highlight=False)

@@ -52,8 +52,9 @@ def _plain(text: str | None) -> bool:
     return text is None or (text.isascii() and "\x00" not in text)
 
 
-def check_request_shape(request: EntryRequest) -> list[Problem]:
-    """What is wrong with a request before any account is looked up."""
+def check_request_shape(request: EntryRequest, *, ledger_own: bool = False) -> list[Problem]:
+    """What is wrong with a request before any account is looked up. `ledger_own` requests
+    are the ledger's own (expiry voids) and may use the reserved key prefix."""
     key = request.key
     if (
         # The fast path: an ordinary new entry with plain text passes in a few comparisons.
@@ -70,10 +71,10 @@ def check_request_shape(request: EntryRequest) -> list[Problem]:
         and _plain(request.reference)
     ):
         return []
-    return _shape_problems(request)
+    return _shape_problems(request, ledger_own)
 
 
-def _shape_problems(request: EntryRequest) -> list[Problem]:
+def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
     problems: list[Problem] = []
     if not request.key or len(request.key) > key_chars_max:
         problems.append(
@@ -81,7 +82,7 @@ def _shape_problems(request: EntryRequest) -> list[Problem]:
                 "invalid_key", f"key must be 1..{key_chars_max} characters", Source(field="key")
             )
         )
-    if request.key.startswith(RESERVED_KEY_PREFIX) and request.source.field != "timeout":
+    if request.key.startswith(RESERVED_KEY_PREFIX) and not ledger_own:
         problems.append(
             Problem(
                 "reserved_key",

@@ -22,7 +22,7 @@ from typing import NamedTuple, cast
 
 import orjson
 
-from backoffice.errors import Problem, ProblemError, Source, invariant
+from backoffice.errors import InvariantViolation, Problem, ProblemError, Source, invariant
 from backoffice.formats.entries_jsonl import line_bytes_max, parse_entry, read_lines
 from backoffice.ledger.model import (
     Balance,
@@ -278,7 +278,7 @@ def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = no
             )
             for entry_id, key in expired
         ]
-        results = _post_chunk(repository, requests, actor, at_us, "ledger.expire")
+        results = _post_chunk(repository, requests, actor, at_us, "ledger.expire", ledger_own=True)
     for result in results:
         # Nothing else writes these keys and the pending entries are locked with the chain head.
         invariant(
@@ -294,6 +294,8 @@ def _post_chunk(
     actor: str,
     booked_at_us: int,
     command: str,
+    *,
+    ledger_own: bool = False,
 ) -> list[EntryResult]:
     last_id, last_hash = repository.lock_head()
     existing = repository.existing_keys([r.key for r in requests])
@@ -324,7 +326,7 @@ def _post_chunk(
         )
 
     for request in requests:
-        shape = check_request_shape(request)
+        shape = check_request_shape(request, ledger_own=ledger_own)
         metadata_json = _metadata_json(request, shape)
         if shape:
             fail(request, *shape)
@@ -397,8 +399,8 @@ def _post_chunk(
 
         entry_id = last_id + 1
         effective_date = request.effective_date or (target.effective_date if target else None)
-        invariant(effective_date is not None, "an entry has an effective date")
-        assert effective_date is not None
+        if effective_date is None:
+            raise InvariantViolation("an entry reached the store without an effective date")
         expires_at_us = (
             booked_at_us + request.timeout_seconds * 1_000_000
             if request.timeout_seconds is not None
