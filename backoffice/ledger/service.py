@@ -58,6 +58,14 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+class _IsoDates(dict[dt.date, str]):
+    """date -> "YYYY-MM-DD", each formatted once: a batch has few dates and many entries."""
+
+    def __missing__(self, date: dt.date) -> str:
+        text = self[date] = date.isoformat()
+        return text
+
+
 class _Created(NamedTuple):
     """An entry created earlier in the same transaction, as a later request may name it.
     A plain tuple: one is made per entry, and only a few are ever looked at again."""
@@ -308,6 +316,7 @@ def _post_chunk(
     accounts_by_id = {account.id: account for account, _ in loaded.values()}
     balances = {account_id: balance for account_id, (_, balance) in loaded.items()}
     before: dict[int, tuple[int, int, int, int]] = {}  # totals of each touched account
+    iso_dates: dict[dt.date, str] = _IsoDates()
 
     created: dict[str, _Created] = {}
     resolved_in_chunk: set[int] = set()
@@ -410,7 +419,7 @@ def _post_chunk(
         reversal_of = target.id if target and kind is EntryKind.REVERSAL else None
         source = _describe_source(request.source)
         content = [
-            entry_id, request.key, hashed, kind.value, effective_date.isoformat(), booked_at_us,
+            entry_id, request.key, hashed, kind.value, iso_dates[effective_date], booked_at_us,
             request.description, request.reference, actor, source, metadata_json,
             pending_id, reversal_of, expires_at_us,
         ]  # fmt: skip
@@ -568,8 +577,6 @@ def _target_for(
 
 
 def _describe_source(source: Source) -> str:
-    return source.describe() or "api"
-
-
-def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    if source.file is None and source.line is None and source.field is None:
+        return "api"
+    return source.describe()
