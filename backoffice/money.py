@@ -12,8 +12,8 @@ import re
 from backoffice.errors import Problem
 
 amount_chars_max = 40
-# Postings are bounded well inside a signed 64-bit integer so that sums of many postings in a
-# balance cannot overflow the database's BIGINT (SQLite would silently turn it into a float).
+# A posting is bounded well inside a signed 64-bit integer; an account's running totals are
+# checked separately before each write (SQLite would silently turn an overflow into a float).
 amount_minor_max = 10**15
 scale_max = 12
 

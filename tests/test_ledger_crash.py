@@ -74,8 +74,10 @@ def entry_line(number: int) -> dict[str, object]:
     if kind == 3:
         return {"key": key, "post_pending": f"e{number - 3}"}
     if kind == 4 and number % 1000 == 4 and number > batch_entries_max:
-        # A reversal of an entry committed in the previous transaction.
-        return {"key": key, "reverse": f"e{number - 4995}", "date": day}
+        # A reversal of an entry committed in the previous transaction, dated on its day (a
+        # correction may not be dated before what it corrects).
+        target = number - batch_entries_max + 5
+        return {"key": key, "reverse": f"e{target}", "date": f"2026-01-{target % 28 + 1:02d}"}
     if kind == 5:
         return entry(
             (CLIENT_OPEN[USD], negative(cents)),

@@ -400,13 +400,15 @@ def ledger_quarantine(
 @ledger_app.command("entries")
 def ledger_entries(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", help="at most this many, newest first")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=100_000, help="at most this many, newest first")
+    ] = 50,
     json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """The newest journal entries with their postings."""
     from backoffice.ledger.queries import recent_entries
 
-    entries = recent_entries(_context(ctx).store(), limit=min(limit, 100_000))
+    entries = recent_entries(_context(ctx).store(), limit=limit)
     if json:
         print_json(entries)
         return
@@ -497,15 +499,14 @@ def run() -> None:
         stderr.print(f"error: database_unavailable: {one_line(error.orig)}", markup=False)
         sys.exit(1)
     except OSError as error:
-        stderr.print(f"error: {error.__class__.__name__}: {error}", markup=False)
+        stderr.print(f"error: {error.__class__.__name__}: {one_line(error)}", markup=False)
         sys.exit(1)
     except Exception as error:  # click's usage errors and anything unforeseen: one line
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        stderr.print(f"internal error: {error.__class__.__name__}: {error}", markup=False)
+        if isinstance(error, typer.TyperException) and hasattr(error, "format_message"):
+            # A usage error (unknown option, bad value): one line too, as every error here.
+            stderr.print(f"error: usage: {one_line(error.format_message())}", markup=False)
+            sys.exit(getattr(error, "exit_code", 2))
+        stderr.print(f"internal error: {error.__class__.__name__}: {one_line(error)}", markup=False)
         sys.exit(1)
 
 

@@ -13,6 +13,7 @@ Unknown fields are refused, so a misspelt field never passes unnoticed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -22,6 +23,7 @@ from backoffice.errors import Problem, Source
 from backoffice.ledger.model import EntryRequest, PostingRequest
 
 line_bytes_max = 1024 * 1024
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ENTRY_FIELDS = frozenset(
     {"key", "date", "description", "postings", "reference", "pending", "timeout_seconds",
      "metadata", "post_pending", "void_pending", "reverse"}
@@ -68,7 +70,8 @@ def parse_entry(raw: bytes, file: str, line: int) -> EntryRequest | list[Problem
     date_text = _string(document, "date", bad, required=False)
     if date_text is not None:
         try:
-            date = dt.date.fromisoformat(date_text) if len(date_text) == 10 else None
+            # YYYY-MM-DD only: fromisoformat also takes week dates such as 2026-W48-2.
+            date = dt.date.fromisoformat(date_text) if _DATE.fullmatch(date_text) else None
         except ValueError:
             date = None
         if date is None:

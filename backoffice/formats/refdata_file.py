@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,11 @@ class RefdataFile:
     parties: list[Party] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # Where each record came from, by section and code, so later problems can name the line.
+    sources: dict[tuple[str, str], Source] = field(default_factory=dict)
+
+    def source_of(self, section: str, code: str) -> Source:
+        return self.sources.get((section, code), Source())
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -141,8 +147,10 @@ def _from_csv(text: str, name: str) -> RefdataFile:
         "party": (_party, "parties"),
         "account": (_account, "accounts"),
     }
-    for number, row in enumerate(reader, start=2):
-        if number - 1 > records_max:
+    for count, row in enumerate(reader, start=1):
+        # The physical line where the row ends: right after blank lines and quoted newlines.
+        number = reader.line_num
+        if count > records_max:
             result.problems.append(Problem("too_many_records", f"over {records_max}", Source(name)))
             break
         if None in row:
@@ -173,7 +181,8 @@ def _from_csv(text: str, name: str) -> RefdataFile:
 
 
 def _integer(text: str) -> object:
-    return int(text) if text.lstrip("-").isdigit() else text
+    # [0-9], not str.isdigit(): that also accepts "²", which int() then refuses.
+    return int(text) if re.fullmatch(r"-?[0-9]+", text) else text
 
 
 class _RecordError(Exception):
@@ -190,6 +199,19 @@ def _read_record(
     except _RecordError as bad:
         result.problems.append(bad.problem.with_source(source))
         return
+    key = (section, value.code)
+    if key in result.sources:
+        first = result.sources[key]
+        result.problems.append(
+            Problem(
+                "duplicate_record",
+                f"{section[:-1] if section != 'parties' else 'party'} {value.code!r} is already "
+                f"defined on line {first.line}",
+                Source(field="code"),
+            ).with_source(source)
+        )
+        return
+    result.sources[key] = source
     getattr(result, section).append(value)
 
 
@@ -201,7 +223,7 @@ def _text(item: dict[str, Any], field: str, *, required: bool = True, default: s
         return default
     if not isinstance(value, str):
         raise _RecordError(
-            "invalid_field", f"{field} must be text, got {type(value).__name__}", field
+            "invalid_field", f"{field} must be text (quote it), got {type(value).__name__}", field
         )
     return value
 
@@ -236,13 +258,9 @@ def _asset(item: dict[str, Any]) -> Asset:
         raise _RecordError("missing_field", "scale is required for a security", "scale")
     if not isinstance(scale, int) or isinstance(scale, bool):
         raise _RecordError("invalid_field", f"scale must be a whole number, got {scale!r}", "scale")
-    cusip = item.get("cusip")
+    cusip = _text(item, "cusip", required=False) or None
     return Asset(
-        code=code,
-        kind=kind,
-        scale=scale,
-        name=_text(item, "name", required=False),
-        cusip=str(cusip) if cusip is not None else None,
+        code=code, kind=kind, scale=scale, name=_text(item, "name", required=False), cusip=cusip
     )
 
 
@@ -263,7 +281,8 @@ def _account(item: dict[str, Any]) -> Account:
     if not isinstance(flags, list):
         raise _RecordError("invalid_field", "flags must be a list", "flags")
     parsed_flags = frozenset(_choice({"flags": f}, "flags", AccountFlag) for f in flags)
-    external = item.get("external_account")
+    # Text only: YAML reads an unquoted 00123 as the number 83, a different account.
+    external = _text(item, "external_account", required=False) or None
     return Account(
         code=_text(item, "code"),
         type=_choice(item, "type", AccountType),
@@ -272,5 +291,5 @@ def _account(item: dict[str, Any]) -> Account:
         flags=parsed_flags,
         status=_choice(item, "status", AccountStatus, AccountStatus.OPEN),
         name=_text(item, "name", required=False),
-        external_account=str(external) if external is not None else None,
+        external_account=external,
     )

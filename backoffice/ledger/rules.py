@@ -17,8 +17,10 @@ from backoffice.ledger.model import (
     Balance,
     EntryKind,
     EntryRequest,
+    description_chars_max,
     key_chars_max,
     postings_per_entry_max,
+    reference_chars_max,
 )
 from backoffice.money import (
     DECIMAL_PATTERN,
@@ -69,6 +71,8 @@ def check_request_shape(request: EntryRequest, *, ledger_own: bool = False) -> l
         and _plain(key)
         and _plain(request.description)
         and _plain(request.reference)
+        and len(request.description) <= description_chars_max
+        and (request.reference is None or len(request.reference) <= reference_chars_max)
     ):
         return []
     return _shape_problems(request, ledger_own)
@@ -95,7 +99,26 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
         reason = text_problem(value) if value is not None else None
         if reason is not None:
             problems.append(Problem("invalid_text", f"{name} {reason}", Source(field=name)))
-    targets = [t for t in (request.post_pending, request.void_pending, request.reverse) if t]
+    for name, limit in (("description", description_chars_max), ("reference", reference_chars_max)):
+        value = getattr(request, name)
+        if value is not None and len(value) > limit:
+            problems.append(
+                Problem("text_too_long", f"{name} is over {limit} characters", Source(field=name))
+            )
+    # `is not None`, not truthiness: an empty target must be refused, never skipped, or a
+    # line naming both an empty post_pending and a void_pending would post what it voids.
+    targets = [
+        (name, value)
+        for name, value in (
+            ("post_pending", request.post_pending),
+            ("void_pending", request.void_pending),
+            ("reverse", request.reverse),
+        )
+        if value is not None
+    ]
+    for name, value in targets:
+        if not value:
+            problems.append(Problem("invalid_field", f"{name} names no entry", Source(field=name)))
     if len(targets) > 1:
         problems.append(
             Problem(
@@ -115,6 +138,14 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
         if request.pending:
             problems.append(
                 Problem("conflicting_fields", "a resolution or reversal cannot itself be pending")
+            )
+        if request.timeout_seconds is not None:
+            problems.append(
+                Problem(
+                    "conflicting_fields",
+                    "timeout applies to pending entries only",
+                    Source(field="timeout_seconds"),
+                )
             )
         return problems
     if request.effective_date is None:

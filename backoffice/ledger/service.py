@@ -48,8 +48,12 @@ from backoffice.ledger.rules import (
 )
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository, StoredTarget
+from backoffice.text import text_problem
 
 batch_entries_max = 20_000
+# An account's running debit and credit totals are BIGINT columns.
+account_total_max = 2**63 - 1
+actor_chars_max = 200
 
 Progress = Callable[[int], None]
 
@@ -112,6 +116,10 @@ def post_entries(
     written to the quarantine in the same transaction as the entries around them.
     """
     results: list[EntryResult] = []
+    if not actor or len(actor) > actor_chars_max or text_problem(actor) is not None:
+        raise ProblemError(
+            Problem("invalid_actor", f"the actor must be 1..{actor_chars_max} plain characters")
+        )
     expire_pending(store, actor=actor, clock_us=clock_us)
     for start in range(0, max(len(requests), 1), batch_entries_max):
         chunk = requests[start : start + batch_entries_max]
@@ -274,6 +282,9 @@ def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = no
     at_us = clock_us()
     with store.write() as connection:
         repository = LedgerRepository(connection)
+        # Take the ledger's turn before looking: a void committed meanwhile by another writer
+        # would otherwise make this one fail.
+        repository.lock_head()
         expired = repository.expired_pending(at_us)
         if not expired:
             return 0
@@ -288,12 +299,12 @@ def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = no
         ]
         results = _post_chunk(repository, requests, actor, at_us, "ledger.expire", ledger_own=True)
     for result in results:
-        # Nothing else writes these keys and the pending entries are locked with the chain head.
+        # The chain head is held, so nothing else resolved these entries since they were listed.
         invariant(
-            result.outcome is EntryOutcome.CREATED,
+            result.outcome is not EntryOutcome.FAILED,
             f"expiry of a timed-out pending entry failed: {result.problems}",
         )
-    return len(results)
+    return sum(1 for result in results if result.outcome is EntryOutcome.CREATED)
 
 
 def _post_chunk(
@@ -354,6 +365,19 @@ def _post_chunk(
                     continue
             else:
                 target = target_or_problem
+                if request.effective_date is not None and (
+                    request.effective_date < target.effective_date
+                ):
+                    fail(
+                        request,
+                        Problem(
+                            "date_before_target",
+                            f"date {request.effective_date} is before the date of "
+                            f"{target.key!r} ({target.effective_date})",
+                            Source(field="date"),
+                        ),
+                    )
+                    continue
             sign = -1 if kind is EntryKind.REVERSAL else 1
             postings = [
                 (accounts_by_id[a], amount * sign)
@@ -405,6 +429,17 @@ def _post_chunk(
             if account.id not in before:
                 before[account.id] = balance.as_tuple()
             apply_posting(balance, amount, kind)
+        if any(max(balances[a.id].as_tuple()) > account_total_max for a, _ in postings):
+            for account, amount in postings:
+                apply_posting(balances[account.id], amount, kind, sign=-1)
+            fail(
+                request,
+                Problem(
+                    "balance_out_of_range",
+                    "an account's running totals would leave the database's 64-bit range",
+                ),
+            )
+            continue
 
         entry_id = last_id + 1
         effective_date = request.effective_date or (target.effective_date if target else None)
@@ -481,7 +516,7 @@ def _metadata_json(request: EntryRequest, problems: list[Problem]) -> str:
         metadata_json = "{}"
     else:
         try:
-            metadata_json = canonical_json(request.metadata).decode()
+            metadata_bytes = canonical_json(request.metadata)
         except orjson.JSONEncodeError as error:
             problems.append(
                 Problem(
@@ -491,7 +526,8 @@ def _metadata_json(request: EntryRequest, problems: list[Problem]) -> str:
                 )
             )
             return ""
-        if len(metadata_json) > metadata_bytes_max:
+        metadata_json = metadata_bytes.decode()
+        if len(metadata_bytes) > metadata_bytes_max:
             problems.append(
                 Problem(
                     "metadata_too_large",

@@ -133,8 +133,23 @@ def check_party(party: Party) -> list[Problem]:
     return problems
 
 
+external_account_chars_max = 64
+
+
 def check_account(account: Account) -> list[Problem]:
     problems = nul_problems(account, ("name", "external_account"))
+    if len(account.name) > name_chars_max:
+        problems.append(Problem("name_too_long", f"name is longer than {name_chars_max}"))
+    if account.external_account is not None and (
+        len(account.external_account) > external_account_chars_max
+    ):
+        problems.append(
+            Problem(
+                "invalid_field",
+                f"external_account is longer than {external_account_chars_max}",
+                Source(field="external_account"),
+            )
+        )
     if len(account.code) > code_chars_max or _ACCOUNT_CODE.fullmatch(account.code) is None:
         problems.append(
             Problem(

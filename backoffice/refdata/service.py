@@ -26,6 +26,7 @@ from backoffice.refdata.model import (
 )
 from backoffice.store import schema
 from backoffice.store.engine import Store
+from backoffice.store.ledger_repository import LedgerRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +47,19 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
     if problems:
         raise ProblemError(*problems)
     created = changed = unchanged = 0
+
+    def at(section: str, code: str) -> Source:
+        found = refdata.source_of(section, code)
+        return Source(found.file or source, found.line)
+
     with store.write() as connection:
+        # Take the ledger's turn: an account must not close while a posting to it commits.
+        LedgerRepository(connection).lock_head()
         assets = _assets_by_code(connection)
         for asset in refdata.assets:
-            found = [p.with_source(Source(file=source)) for p in check_asset(asset)]
-            problems.extend(_named(found, "asset", asset.code))
+            where = at("assets", asset.code)
+            found = check_asset(asset)
+            problems.extend(_located(_named(found, "asset", asset.code), where))
             old = assets.get(asset.code)
             if old is None:
                 if not found:
@@ -84,14 +93,15 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
                     Problem(
                         "definition_changed",
                         f"asset {asset.code!r}: only the name may change",
-                        Source(file=source),
+                        where,
                     )
                 )
         assets = _assets_by_code(connection)
         parties = _parties_by_code(connection)
         for party in refdata.parties:
+            where = at("parties", party.code)
             found = check_party(party)
-            problems.extend(_named(found, "party", party.code))
+            problems.extend(_located(_named(found, "party", party.code), where))
             old_party = parties.get(party.code)
             if old_party is None:
                 if not found:
@@ -112,11 +122,16 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
                 changed += 1
             else:
                 problems.append(
-                    Problem("definition_changed", f"party {party.code!r}: only the name may change")
+                    Problem(
+                        "definition_changed",
+                        f"party {party.code!r}: only the name may change",
+                        where,
+                    )
                 )
         parties = _parties_by_code(connection)
         existing_accounts = accounts_by_code(connection)
         for account in refdata.accounts:
+            where = at("accounts", account.code)
             found = check_account(account)
             if account.asset not in assets:
                 found.append(
@@ -126,7 +141,7 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
                 found.append(
                     Problem("unknown_party", f"no party {account.owner!r}", Source(field="owner"))
                 )
-            problems.extend(_named(found, "account", account.code))
+            problems.extend(_located(_named(found, "account", account.code), where))
             if found:
                 continue
             old_account = existing_accounts.get(account.code)
@@ -142,7 +157,7 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
             else:
                 refused = account_change_problems(old_account[0], account, old_account[2])
                 if refused:
-                    problems.extend(refused)
+                    problems.extend(_located(refused, where))
                     continue
                 connection.execute(
                     sa.update(schema.accounts)
@@ -152,7 +167,7 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
                 changed += 1
         if problems:
             # Raising inside the transaction rolls it back: nothing of the file is stored.
-            raise ProblemError(*[p.with_source(Source(file=source)) for p in problems])
+            raise ProblemError(*problems)
         connection.execute(
             sa.insert(schema.audit_log).values(
                 at_us=_now_us(),
@@ -169,6 +184,10 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
             )
         )
     return LoadSummary(created, changed, unchanged)
+
+
+def _located(problems: list[Problem], where: Source) -> list[Problem]:
+    return [problem.with_source(where) for problem in problems]
 
 
 def _named(problems: list[Problem], what: str, code: str) -> list[Problem]:

@@ -204,6 +204,7 @@ class LedgerRepository:
         """(id, key) of every pending entry past its timeout and not yet posted or voided."""
         rows = self.connection.exec_driver_sql(
             "SELECT e.id, e.key FROM journal_entries e WHERE e.expires_at_us IS NOT NULL"
+            " AND e.kind = 'pending'"
             f" AND e.expires_at_us <= {self.mark}"
             " AND NOT EXISTS (SELECT 1 FROM journal_entries r WHERE r.pending_id = e.id)"
             " ORDER BY e.id",
