@@ -89,6 +89,12 @@ def verify_ledger(store: Store, progress: Callable[[int], None] | None = None) -
                     return problems
             if progress is not None:
                 progress(len(batch))
+        orphans = connection.exec_driver_sql(
+            "SELECT count(*) FROM postings p WHERE NOT EXISTS "
+            "(SELECT 1 FROM journal_entries e WHERE e.id = p.entry_id)"
+        ).scalar_one()
+        if orphans:
+            problems.append(Problem("orphan_postings", f"{orphans} postings belong to no entry"))
         last_id, last_hash = repository.read_head()
         if last_id != expected_id - 1 or last_hash != running_hash:
             problems.append(
