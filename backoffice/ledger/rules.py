@@ -119,6 +119,14 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
     for name, value in targets:
         if not value:
             problems.append(Problem("invalid_field", f"{name} names no entry", Source(field=name)))
+    if request.timeout_seconds is not None and (targets or not request.pending):
+        problems.append(
+            Problem(
+                "conflicting_fields",
+                "timeout applies to pending entries only",
+                Source(field="timeout_seconds"),
+            )
+        )
     if len(targets) > 1:
         problems.append(
             Problem(
@@ -139,14 +147,6 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
             problems.append(
                 Problem("conflicting_fields", "a resolution or reversal cannot itself be pending")
             )
-        if request.timeout_seconds is not None:
-            problems.append(
-                Problem(
-                    "conflicting_fields",
-                    "timeout applies to pending entries only",
-                    Source(field="timeout_seconds"),
-                )
-            )
         return problems
     if request.effective_date is None:
         problems.append(Problem("missing_field", "date is required", Source(field="date")))
@@ -164,14 +164,6 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
                 "too_many_postings",
                 f"an entry has at most {postings_per_entry_max} postings",
                 Source(field="postings"),
-            )
-        )
-    if request.timeout_seconds is not None and not request.pending:
-        problems.append(
-            Problem(
-                "conflicting_fields",
-                "timeout applies to pending entries only",
-                Source(field="timeout_seconds"),
             )
         )
     return problems
