@@ -1,0 +1,1 @@
+"""Trade capture, enrichment, allocation, confirmation and booking."""
