@@ -20,6 +20,7 @@ from typing import IO, Any
 import orjson
 
 from backoffice.errors import Problem, Source
+from backoffice.formats.lines import bounded_lines
 from backoffice.ledger.model import EntryRequest, PostingRequest
 
 line_bytes_max = 1024 * 1024
@@ -33,21 +34,7 @@ POSTING_FIELDS = frozenset({"account", "amount"})
 
 def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:
     """(line number, raw bytes or None when the line is over `line_bytes_max`, bytes read)."""
-    number = 0
-    while True:
-        raw = stream.readline(line_bytes_max + 1)
-        if not raw:
-            return
-        number += 1
-        consumed = len(raw)
-        if len(raw) > line_bytes_max and not raw.endswith(b"\n"):
-            # Skip the rest of an overlong line without holding it in memory.
-            while raw and not raw.endswith(b"\n"):
-                raw = stream.readline(line_bytes_max + 1)
-                consumed += len(raw)
-            yield number, None, consumed
-            continue
-        yield number, raw, consumed
+    return bounded_lines(stream, line_bytes_max)
 
 
 def parse_entry(raw: bytes, file: str, line: int) -> EntryRequest | list[Problem]:

@@ -25,6 +25,7 @@ import simplefix
 from stdnum import isin as stdnum_isin
 
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.lines import bounded_lines
 from backoffice.trades.model import Execution, ExecutionKind, Side
 
 line_bytes_max = 64 * 1024
@@ -154,16 +155,9 @@ def _read(path: Path, file: str, summary: FixLogSummary) -> Iterator[Execution |
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes without the line end, or None when over `line_bytes_max`)."""
-    number = 0
-    while True:
-        raw = stream.readline(line_bytes_max + 2)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > line_bytes_max and not raw.endswith(b"\n"):
-            # Skip the rest of an overlong line without holding it in memory.
-            while raw and not raw.endswith(b"\n"):
-                raw = stream.readline(line_bytes_max + 2)
+    # One byte more than the content limit leaves room for a CR before the LF.
+    for number, raw, _ in bounded_lines(stream, line_bytes_max + 1):
+        if raw is None:
             yield number, None
             continue
         content = raw.rstrip(b"\r\n")
