@@ -13,6 +13,7 @@ CSV: one row per record with a `record` column (asset, party or account) and the
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
@@ -29,8 +30,12 @@ from backoffice.refdata.model import (
     AccountType,
     Asset,
     AssetKind,
+    CommissionTerms,
+    FeeRateDefinition,
     Party,
     PartyKind,
+    RegulatoryFeeName,
+    StandingInstruction,
     currency_minor_units,
 )
 
@@ -43,6 +48,8 @@ class RefdataFile:
     assets: list[Asset] = field(default_factory=list)
     parties: list[Party] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
+    ssis: list[StandingInstruction] = field(default_factory=list)
+    fee_rates: list[FeeRateDefinition] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     # Where each record came from, by section and code, so later problems can name the line.
     sources: dict[tuple[str, str], Source] = field(default_factory=dict)
@@ -105,12 +112,12 @@ def _from_yaml(text: str, name: str) -> RefdataFile:
             Problem("malformed_file", "expected a mapping of sections", Source(name, 1))
         )
         return result
-    unknown = set(document) - {"assets", "parties", "accounts", "__line__"}
+    unknown = set(document) - {*SECTIONS, "__line__"}
     for section in sorted(unknown):
         result.problems.append(
             Problem("unknown_section", f"unknown section {section!r}", Source(name, field=section))
         )
-    for section, reader in (("assets", _asset), ("parties", _party), ("accounts", _account)):
+    for section, reader in SECTIONS.items():
         items = document.get(section) or []
         if not isinstance(items, list):
             result.problems.append(
@@ -146,6 +153,8 @@ def _from_csv(text: str, name: str) -> RefdataFile:
         "asset": (_asset, "assets"),
         "party": (_party, "parties"),
         "account": (_account, "accounts"),
+        "ssi": (_ssi, "ssis"),
+        "fee_rate": (_fee_rate, "fee_rates"),
     }
     for count, row in enumerate(reader, start=1):
         # The physical line where the row ends: right after blank lines and quoted newlines.
@@ -166,11 +175,22 @@ def _from_csv(text: str, name: str) -> RefdataFile:
             item["flags"] = [f.strip() for f in item["flags"].split(";") if f.strip()]
         if "scale" in item:
             item["scale"] = _integer(item["scale"])
+        if "allocates" in item:
+            item["allocates"] = {"true": True, "false": False}.get(
+                item["allocates"].lower(), item["allocates"]
+            )
+        terms = {
+            name.removeprefix("commission_"): item.pop(name)
+            for name in list(item)
+            if name.startswith("commission_")
+        }
+        if terms:
+            item["commission"] = terms
         if record not in readers:
             result.problems.append(
                 Problem(
                     "unknown_record",
-                    f"record must be asset, party or account, got {record!r}",
+                    f"record must be asset, party, account, ssi or fee_rate, got {record!r}",
                     Source(name, number, "record"),
                 )
             )
@@ -178,6 +198,16 @@ def _from_csv(text: str, name: str) -> RefdataFile:
         reader_function, section = readers[record]
         _read_record(result, reader_function, item, Source(name, number), section)
     return result
+
+
+SECTIONS: dict[str, Any] = {}  # filled below, once the readers are defined
+SINGULAR = {
+    "assets": "asset",
+    "parties": "party",
+    "accounts": "account",
+    "ssis": "ssi",
+    "fee_rates": "fee rate",
+}
 
 
 def _integer(text: str) -> object:
@@ -205,8 +235,7 @@ def _read_record(
         result.problems.append(
             Problem(
                 "duplicate_record",
-                f"{section[:-1] if section != 'parties' else 'party'} {value.code!r} is already "
-                f"defined on line {first.line}",
+                f"{SINGULAR[section]} {value.code!r} is already defined on line {first.line}",
                 Source(field="code"),
             ).with_source(source)
         )
@@ -248,7 +277,9 @@ def _check_fields(item: dict[str, Any], allowed: set[str]) -> None:
 
 
 def _asset(item: dict[str, Any]) -> Asset:
-    _check_fields(item, {"code", "kind", "scale", "name", "cusip"})
+    _check_fields(
+        item, {"code", "kind", "scale", "name", "cusip", "market", "currency", "asset_class"}
+    )
     code = _text(item, "code")
     kind = _choice(item, "kind", AssetKind)
     scale = item.get("scale")
@@ -260,16 +291,69 @@ def _asset(item: dict[str, Any]) -> Asset:
         raise _RecordError("invalid_field", f"scale must be a whole number, got {scale!r}", "scale")
     cusip = _text(item, "cusip", required=False) or None
     return Asset(
-        code=code, kind=kind, scale=scale, name=_text(item, "name", required=False), cusip=cusip
+        code=code,
+        kind=kind,
+        scale=scale,
+        name=_text(item, "name", required=False),
+        cusip=cusip,
+        market=_text(item, "market", required=False) or None,
+        currency=_text(item, "currency", required=False) or None,
+        asset_class=_text(item, "asset_class", required=False) or None,
     )
 
 
 def _party(item: dict[str, Any]) -> Party:
-    _check_fields(item, {"code", "kind", "name"})
+    _check_fields(item, {"code", "kind", "name", "allocates", "commission"})
+    allocates = item.get("allocates", False)
+    if not isinstance(allocates, bool):
+        raise _RecordError("invalid_field", "allocates must be true or false", "allocates")
+    commission = item.get("commission")
+    terms = None
+    if commission is not None:
+        if not isinstance(commission, dict):
+            raise _RecordError(
+                "invalid_field",
+                "commission must be a mapping {currency, per_share, bps, minimum}",
+                "commission",
+            )
+        commission.pop("__line__", None)
+        _check_fields(commission, {"currency", "per_share", "bps", "minimum"})
+        terms = CommissionTerms(
+            currency=_text(commission, "currency"),
+            per_share=_text(commission, "per_share", required=False, default="0"),
+            bps=_text(commission, "bps", required=False, default="0"),
+            minimum=_text(commission, "minimum", required=False, default="0"),
+        )
     return Party(
         code=_text(item, "code"),
         kind=_choice(item, "kind", PartyKind),
         name=_text(item, "name", required=False),
+        allocates=allocates,
+        commission=terms,
+    )
+
+
+def _ssi(item: dict[str, Any]) -> StandingInstruction:
+    _check_fields(item, {"party", "market", "place_of_settlement", "agent", "safekeeping_account"})
+    return StandingInstruction(
+        party=_text(item, "party"),
+        market=_text(item, "market"),
+        place_of_settlement=_text(item, "place_of_settlement"),
+        agent=_text(item, "agent"),
+        safekeeping_account=_text(item, "safekeeping_account"),
+    )
+
+
+def _fee_rate(item: dict[str, Any]) -> FeeRateDefinition:
+    _check_fields(item, {"fee", "effective_from", "rate", "maximum"})
+    effective = item.get("effective_from")
+    if isinstance(effective, dt.date):  # YAML reads an unquoted 2026-01-01 as a date
+        item["effective_from"] = effective.isoformat()
+    return FeeRateDefinition(
+        fee=_choice(item, "fee", RegulatoryFeeName),
+        effective_from=_text(item, "effective_from"),
+        rate=_text(item, "rate"),
+        maximum=_text(item, "maximum", required=False) or None,
     )
 
 
@@ -293,3 +377,14 @@ def _account(item: dict[str, Any]) -> Account:
         name=_text(item, "name", required=False),
         external_account=external,
     )
+
+
+SECTIONS.update(
+    {
+        "assets": _asset,
+        "parties": _party,
+        "accounts": _account,
+        "ssis": _ssi,
+        "fee_rates": _fee_rate,
+    }
+)

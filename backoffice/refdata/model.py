@@ -61,6 +61,24 @@ class Asset:
     scale: int
     name: str = ""
     cusip: str | None = None
+    # What trading needs of a security; none is required. `market` is the MIC whose calendar
+    # and settlement cycle apply; `currency` the currency it trades in.
+    market: str | None = None
+    currency: str | None = None
+    asset_class: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionTerms:
+    """A client's commission schedule, as decimal strings in `currency` units.
+
+    commission = max(per_share x shares + bps / 10,000 x gross, minimum).
+    """
+
+    currency: str
+    per_share: str = "0"
+    bps: str = "0"
+    minimum: str = "0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +86,44 @@ class Party:
     code: str
     kind: PartyKind
     name: str = ""
+    # A client whose executions are blocks, booked only once allocated to client accounts.
+    allocates: bool = False
+    commission: CommissionTerms | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StandingInstruction:
+    """A party's standing settlement instruction (SSI) for one market."""
+
+    party: str
+    market: str
+    place_of_settlement: str  # BIC of the CSD, e.g. DTCYUS33
+    agent: str  # BIC of the settlement agent or custodian
+    safekeeping_account: str
+
+    @property
+    def code(self) -> str:
+        return f"{self.party}@{self.market}"
+
+
+class RegulatoryFeeName(StrEnum):
+    SEC_FEE = "sec_fee"
+    FINRA_TAF = "finra_taf"
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRateDefinition:
+    """A regulatory fee rate from `effective_from` on: SEC fee in dollars per million of sale
+    proceeds, FINRA TAF in dollars per share with a per-trade `maximum` in dollars."""
+
+    fee: RegulatoryFeeName
+    effective_from: str  # YYYY-MM-DD
+    rate: str
+    maximum: str | None = None
+
+    @property
+    def code(self) -> str:
+        return f"{self.fee}@{self.effective_from}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +180,131 @@ def check_asset(asset: Asset) -> list[Problem]:
     return problems
 
 
+_BIC = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,12})?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _decimal_problem(value: str | None, field: str) -> Problem | None:
+    if value is None or _PLAIN_DECIMAL.fullmatch(value):
+        return None
+    return Problem(
+        "invalid_field",
+        f"{field} must be a plain non-negative decimal like 0.005, got {value!r}",
+        Source(field=field),
+    )
+
+
+def check_trading_terms(asset: Asset, markets: frozenset[str]) -> list[Problem]:
+    """A security's market must be one whose calendar we know; its currency ISO 4217."""
+    problems: list[Problem] = []
+    if asset.kind is AssetKind.CURRENCY and (asset.market or asset.currency or asset.asset_class):
+        problems.append(
+            Problem(
+                "invalid_field",
+                "market, currency and asset_class are for securities",
+                Source(field="market"),
+            )
+        )
+    if asset.market is not None and asset.market not in markets:
+        problems.append(
+            Problem(
+                "unknown_market",
+                f"no calendar for market {asset.market!r}; known: {', '.join(sorted(markets))}",
+                Source(field="market"),
+            )
+        )
+    if asset.currency is not None and currency_minor_units(asset.currency) is None:
+        problems.append(
+            Problem(
+                "unknown_currency",
+                f"{asset.currency!r} is not an ISO 4217 currency code",
+                Source(field="currency"),
+            )
+        )
+    if asset.asset_class is not None and asset.asset_class != "equity":
+        problems.append(
+            Problem(
+                "invalid_field",
+                f"asset_class must be equity, got {asset.asset_class!r}",
+                Source(field="asset_class"),
+            )
+        )
+    return problems
+
+
+def check_standing_instruction(ssi: StandingInstruction, markets: frozenset[str]) -> list[Problem]:
+    problems = nul_problems(ssi, ("party", "market", "safekeeping_account"))
+    if ssi.market not in markets:
+        problems.append(
+            Problem("unknown_market", f"no market {ssi.market!r}", Source(field="market"))
+        )
+    for field in ("place_of_settlement", "agent"):
+        if _BIC.fullmatch(getattr(ssi, field)) is None:
+            problems.append(
+                Problem(
+                    "invalid_bic",
+                    f"{field} must be a BIC (8 or 11 letters and digits), "
+                    f"got {getattr(ssi, field)!r}",
+                    Source(field=field),
+                )
+            )
+    if not 1 <= len(ssi.safekeeping_account) <= external_account_chars_max:
+        problems.append(
+            Problem(
+                "invalid_field",
+                f"safekeeping_account must be 1..{external_account_chars_max} characters",
+                Source(field="safekeeping_account"),
+            )
+        )
+    return problems
+
+
+def check_fee_rate(rate: FeeRateDefinition) -> list[Problem]:
+    problems = [
+        p
+        for p in (_decimal_problem(rate.rate, "rate"), _decimal_problem(rate.maximum, "maximum"))
+        if p is not None
+    ]
+    if _ISO_DATE.fullmatch(rate.effective_from) is None:
+        problems.append(
+            Problem(
+                "invalid_field",
+                f"effective_from must be YYYY-MM-DD, got {rate.effective_from!r}",
+                Source(field="effective_from"),
+            )
+        )
+    return problems
+
+
 def check_party(party: Party) -> list[Problem]:
     problems = nul_problems(party, ("code", "name"))
+    if party.commission is not None:
+        terms = party.commission
+        if party.kind is not PartyKind.CLIENT:
+            problems.append(
+                Problem(
+                    "invalid_field",
+                    "only a client has a commission schedule",
+                    Source(field="commission"),
+                )
+            )
+        if currency_minor_units(terms.currency) is None:
+            problems.append(
+                Problem(
+                    "unknown_currency",
+                    f"commission currency {terms.currency!r} is not ISO 4217",
+                    Source(field="commission.currency"),
+                )
+            )
+        for name in ("per_share", "bps", "minimum"):
+            found = _decimal_problem(getattr(terms, name), f"commission.{name}")
+            if found is not None:
+                problems.append(found)
+    if party.allocates and party.kind is not PartyKind.CLIENT:
+        problems.append(
+            Problem("invalid_field", "only a client allocates blocks", Source(field="allocates"))
+        )
     if len(party.code) > code_chars_max or _PARTY_CODE.fullmatch(party.code) is None:
         problems.append(Problem("invalid_code", f"party code {party.code!r} is not valid"))
     if len(party.name) > name_chars_max:

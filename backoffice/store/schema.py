@@ -22,6 +22,9 @@ assets = sa.Table(
     sa.Column("scale", sa.Integer, nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("cusip", sa.String(9)),
+    sa.Column("market", sa.String(4)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("asset_class", sa.String(16)),
 )
 
 parties = sa.Table(
@@ -31,6 +34,7 @@ parties = sa.Table(
     sa.Column("code", sa.String(120), nullable=False, unique=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("allocates", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 accounts = sa.Table(
@@ -113,4 +117,113 @@ audit_log = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("command", sa.String(64), nullable=False),
     sa.Column("detail_json", sa.Text, nullable=False),
+)
+
+commission_schedules = sa.Table(
+    "commission_schedules",
+    metadata,
+    sa.Column("party_id", Id, primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("per_share", sa.String(40), nullable=False),
+    sa.Column("bps", sa.String(40), nullable=False),
+    sa.Column("minimum", sa.String(40), nullable=False),
+)
+
+ssis = sa.Table(
+    "ssis",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("party_id", Id, nullable=False),
+    sa.Column("market", sa.String(4), nullable=False),
+    sa.Column("place_of_settlement", sa.String(11), nullable=False),
+    sa.Column("agent", sa.String(11), nullable=False),
+    sa.Column("safekeeping_account", sa.String(64), nullable=False),
+)
+
+fee_rates = sa.Table(
+    "fee_rates",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("fee", sa.String(16), nullable=False),
+    sa.Column("effective_from", sa.Date, nullable=False),
+    sa.Column("rate", sa.String(40), nullable=False),
+    sa.Column("maximum", sa.String(40)),
+)
+
+
+def _money() -> list[sa.Column[int]]:
+    names = ("gross_minor", "commission_minor", "sec_fee_minor", "finra_taf_minor", "net_minor")
+    return [sa.Column(name, sa.BigInteger, nullable=False) for name in names]
+
+
+trades = sa.Table(
+    "trades",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("trade_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("ref_trade_id", sa.String(64)),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("account", sa.String(120), nullable=False),
+    sa.Column("client_id", Id, nullable=False),
+    sa.Column("asset_id", Id, nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("quantity_minor", sa.BigInteger, nullable=False),
+    sa.Column("price", sa.String(40), nullable=False),
+    sa.Column("currency_id", Id, nullable=False),
+    sa.Column("trade_date", sa.Date, nullable=False),
+    sa.Column("settlement_date", sa.Date, nullable=False),
+    sa.Column("venue", sa.String(4), nullable=False),
+    sa.Column("counterparty_id", Id, nullable=False),
+    sa.Column("transact_time_us", sa.BigInteger, nullable=False),
+    *_money(),
+    sa.Column("block", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("alloc_id", sa.String(64)),
+    sa.Column("source_file", sa.Text, nullable=False),
+    sa.Column("source_line", sa.Integer, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("captured_at_us", sa.BigInteger, nullable=False),
+)
+
+allocation_instructions = sa.Table(
+    "allocation_instructions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("alloc_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("exec_ids_json", sa.Text, nullable=False),
+    sa.Column("average_price", sa.String(40), nullable=False),
+    sa.Column("quantity_minor", sa.BigInteger, nullable=False),
+    sa.Column("gross_minor", sa.BigInteger, nullable=False),
+    sa.Column("source_file", sa.Text, nullable=False),
+    sa.Column("source_line", sa.Integer, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("received_at_us", sa.BigInteger, nullable=False),
+)
+
+allocations = sa.Table(
+    "allocations",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("allocation_id", sa.String(80), nullable=False, unique=True),
+    sa.Column("trade_id", sa.String(64)),
+    sa.Column("alloc_id", sa.String(64)),
+    sa.Column("client_id", Id, nullable=False),
+    sa.Column("asset_id", Id, nullable=False),
+    sa.Column("currency_id", Id, nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("quantity_minor", sa.BigInteger, nullable=False),
+    sa.Column("price", sa.String(40), nullable=False),
+    sa.Column("trade_date", sa.Date, nullable=False),
+    sa.Column("settlement_date", sa.Date, nullable=False),
+    *_money(),
+    sa.Column("entry_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("confirm_id", sa.String(80), unique=True),
+    sa.Column("confirmed_at_us", sa.BigInteger),
+    sa.Column("affirmation_status", sa.String(16)),
+    sa.Column("affirmation_reason", sa.Text),
+    sa.Column("affirmed_at_us", sa.BigInteger),
 )
