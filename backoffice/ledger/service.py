@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple, cast
 
 import orjson
+import sqlalchemy as sa
 
 from backoffice.errors import InvariantViolation, Problem, ProblemError, Source, invariant
 from backoffice.formats.entries_jsonl import line_bytes_max, parse_entry, read_lines
@@ -139,18 +140,34 @@ def post_entries(
                                 result.problems,
                             )
                         )
-            repository.quarantine([_quarantine_row(item, command) for item in items])
+            repository.quarantine([quarantine_row(item, command) for item in items])
         results.extend(chunk_results)
         if progress is not None:
             progress(len(chunk))
     return BatchResult(tuple(results))
 
 
+def post_in_transaction(
+    connection: sa.Connection,
+    requests: Sequence[EntryRequest],
+    *,
+    actor: str,
+    command: str,
+    booked_at_us: int,
+) -> list[EntryResult]:
+    """Post entries inside the caller's write transaction, so that what they book (trades,
+    allocations) commits or rolls back together with its entries. At most
+    `batch_entries_max` requests; the caller owns the transaction."""
+    invariant(len(requests) <= batch_entries_max, "post_in_transaction: too many entries")
+    return _post_chunk(LedgerRepository(connection), requests, actor, booked_at_us, command)
+
+
 def _raw_line(raws: dict[int, str], request: EntryRequest) -> str | None:
     return raws.get(request.source.line or 0)
 
 
-def _quarantine_row(item: Rejected, command: str) -> dict[str, object]:
+def quarantine_row(item: Rejected, command: str) -> dict[str, object]:
+    """A quarantine table row: the raw input, where it came from, and every reason."""
     return {
         "kind": command,
         "file": item.file,
