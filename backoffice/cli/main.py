@@ -472,6 +472,15 @@ def demo(
         raise typer.Exit(1)
 
 
+def _register_subcommands() -> None:
+    from backoffice.cli.trades import trades_app
+
+    app.add_typer(trades_app, name="trades")
+
+
+_register_subcommands()
+
+
 def run() -> None:
     """The console script: expected errors are one line and a non-zero exit, never a traceback."""
     try:

@@ -169,6 +169,27 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 def _message(
     raw: bytes | None, file: str, line: int, summary: FixLogSummary
 ) -> Execution | RejectedMessage | None:
+    framed = _frame(raw, file, line)
+    if isinstance(framed, RejectedMessage):
+        return framed
+    pairs, text = framed
+    message_type = pairs[2][1]
+    if message_type in SESSION_MESSAGE_TYPES:
+        summary.session_messages[message_type] += 1
+        return None
+    if message_type != EXECUTION_REPORT:
+        summary.other_messages[message_type] += 1
+        return None
+    return _execution_report(pairs, text, Source(file, line), summary)
+
+
+def _frame(
+    raw: bytes | None, file: str, line: int
+) -> tuple[list[tuple[int, str]], str] | RejectedMessage:
+    """One log line as a framed FIX message: its (tag, value) pairs and its text with '|'.
+
+    Every FIX reader (execution reports, allocation instructions) frames lines this way.
+    """
     source = Source(file, line)
 
     def reject(code: str, reason: str, text: str = "") -> RejectedMessage:
@@ -209,14 +230,7 @@ def _message(
     problems = _framing_problems(pairs, wire, trailer_at, source)
     if problems:
         return RejectedMessage(source, text, tuple(problems))
-    message_type = pairs[2][1]
-    if message_type in SESSION_MESSAGE_TYPES:
-        summary.session_messages[message_type] += 1
-        return None
-    if message_type != EXECUTION_REPORT:
-        summary.other_messages[message_type] += 1
-        return None
-    return _execution_report(pairs, text, source, summary)
+    return pairs, text
 
 
 def _framing_problems(

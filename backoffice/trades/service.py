@@ -291,7 +291,7 @@ def _import_chunk(
             for trade_id in (item.exec_id, item.ref_exec_id)
             if trade_id is not None
         ]
-        work.stored = _stored_trades(connection, ids)
+        work.stored = stored_trades(connection, ids)
         for item in chunk:
             work.summary.messages += 1
             if not isinstance(item, Execution):
@@ -353,7 +353,7 @@ def _quarantine_refused(
     return ImportSummary(messages=1, quarantined=1, problems=list(problems))
 
 
-def _stored_trades(connection: sa.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def stored_trades(connection: sa.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The stored trades among `ids`, typed (dates as dates) by SQLAlchemy."""
     t, p = schema.trades, schema.parties
     found: dict[str, dict[str, Any]] = {}

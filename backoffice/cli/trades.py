@@ -1,0 +1,384 @@
+"""`backoffice trades ...`: capture, allocation, confirmation, affirmation, checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.errors import Problem, ProblemError, Source
+
+trades_app = typer.Typer(
+    help="Trades: capture, allocation, confirmation, affirmation.", no_args_is_help=True
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _context(ctx: typer.Context) -> Any:
+    from backoffice.cli.main import _context as context
+
+    return context(ctx)
+
+
+def _required_date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ProblemError(
+            Problem("invalid_date", f"{option} {text!r} is not a YYYY-MM-DD date")
+        ) from None
+
+
+def _is_fix(path: Path) -> bool:
+    """A FIX log when its first non-blank line starts with 8=FIX; a CSV otherwise."""
+    try:
+        with path.open("rb") as stream:
+            for raw in stream:
+                stripped = raw.lstrip(b"\xef\xbb\xbf").strip()
+                if stripped:
+                    return stripped.startswith(b"8=FIX")
+    except OSError as error:
+        raise ProblemError(
+            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(str(path)))
+        ) from error
+    return False
+
+
+def read_executions(path: Path) -> Iterator[Any]:
+    """The executions and rejected messages of a FIX log or a trades CSV, detected."""
+    if _is_fix(path):
+        from backoffice.formats.fix_log import read_fix_log
+
+        return read_fix_log(path)
+    from backoffice.formats.trades_csv import read_trades_csv
+
+    return read_trades_csv(path)
+
+
+@contextmanager
+def _message_progress(description: str, path: Path) -> Iterator[Any]:
+    """A progress bar over the file's lines on a terminal; silent otherwise."""
+    try:
+        with path.open("rb") as stream:
+            total = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
+    except OSError:
+        total = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=not stderr.is_terminal or total < 10_000,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda advance: progress.advance(task, advance)
+
+
+def _print_problems(problems: list[Problem], limit: int = 20) -> None:
+    for problem in problems[:limit]:
+        stderr.print(f"quarantined: {problem.describe()}", markup=False, highlight=False)
+    if len(problems) > limit:
+        stderr.print(f"... and {len(problems) - limit} more problems (trades quarantine)")
+
+
+@trades_app.command("import")
+def trades_import(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="FIX logs or trades CSV files")],
+    json: JsonOption = False,
+) -> None:
+    """Capture executions from FIX logs and CSV files (format detected per file).
+
+    Exit status 0 when every message was captured (or was already), 1 when any was
+    quarantined (see `trades quarantine`)."""
+    from backoffice.trades.service import import_executions
+
+    context = _context(ctx)
+    store = context.store()
+    results = []
+    quarantined = 0
+    for file in files:
+        with _message_progress(f"importing {file.name}", file) as advance:
+            summary = import_executions(
+                store, read_executions(file), actor=context.actor, progress=advance
+            )
+        quarantined += summary.quarantined
+        result = {
+            "file": str(file),
+            "messages": summary.messages,
+            "captured": summary.captured,
+            "blocks": summary.blocks,
+            "cancelled": summary.cancelled,
+            "corrected": summary.corrected,
+            "existing": summary.existing,
+            "quarantined": summary.quarantined,
+        }
+        results.append(result)
+        if not json:
+            _print_problems(summary.problems)
+            stderr.print(
+                f"{file}: {summary.messages} messages: {summary.captured} captured "
+                f"({summary.blocks} blocks awaiting allocation), {summary.cancelled} cancelled, "
+                f"{summary.corrected} corrected, {summary.existing} already captured, "
+                f"{summary.quarantined} quarantined",
+                highlight=False,
+            )
+    if json:
+        print_json(results)
+    if quarantined:
+        raise typer.Exit(1)
+
+
+@trades_app.command("list")
+def trades_list(
+    ctx: typer.Context,
+    date: Annotated[str | None, typer.Option("--date", help="trade date YYYY-MM-DD")] = None,
+    allocations: Annotated[
+        bool, typer.Option("--allocations", help="list allocations instead of trades")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Trades (all, or of one trade date), with their figures and status."""
+    from backoffice.trades.queries import list_allocations, list_trades
+
+    day = _required_date(date, "--date") if date is not None else None
+    store = _context(ctx).store()
+    rows = list_allocations(store, day) if allocations else list_trades(store, day)
+    if json:
+        print_json(rows)
+        return
+    if allocations:
+        columns = ["allocation_id", "client", "side", "quantity", "isin", "price", "net_amount", "status", "confirm_id"]  # fmt: skip
+    else:
+        columns = ["trade_id", "account", "side", "quantity", "isin", "price", "trade_date", "settlement_date", "net_amount", "status"]  # fmt: skip
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
+    stdout.print(table)
+    stderr.print(f"{len(rows)} {'allocations' if allocations else 'trades'}")
+
+
+@trades_app.command("quarantine")
+def trades_quarantine(
+    ctx: typer.Context,
+    all_items: Annotated[
+        bool, typer.Option("--all", help="include items already resubmitted")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Messages refused by import, allocation or affirmation: raw text, file, line, reasons."""
+    from backoffice.trades.service import quarantined
+
+    items = quarantined(_context(ctx).store(), include_resolved=all_items)
+    if json:
+        print_json(
+            [
+                {
+                    "id": item.id,
+                    "kind": item.kind,
+                    "file": item.file,
+                    "line": item.line,
+                    "problems": item.problems,
+                    "raw": item.raw,
+                    "resolved": item.resolved,
+                }
+                for item in items
+            ]
+        )
+        return
+    table = Table("id", "kind", "file", "line", "problems", "raw")
+    for item in items:
+        table.add_row(
+            str(item.id),
+            item.kind.removeprefix("trades."),
+            item.file,
+            str(item.line),
+            "; ".join(f"{p['code']}: {p['reason']}" for p in item.problems),
+            item.raw[:60],
+        )
+    stdout.print(table)
+    stderr.print(f"{len(items)} quarantined")
+
+
+@trades_app.command("resubmit")
+def trades_resubmit(
+    ctx: typer.Context,
+    item_id: Annotated[int, typer.Argument(help="the quarantine id (trades quarantine)")],
+    file: Annotated[Path, typer.Argument(help="a file holding the repaired message")],
+) -> None:
+    """Re-submit a repaired message for a quarantined one; the item is resolved once the
+    repaired message goes through."""
+    from backoffice.trades import post_trade
+    from backoffice.trades.service import import_executions, mark_resolved, quarantine_item
+
+    context = _context(ctx)
+    store = context.store()
+    item = quarantine_item(store, item_id)
+    if item.resolved:
+        raise ProblemError(Problem("already_resolved", f"item {item_id} is already resolved"))
+    if item.kind == "trades.allocate":
+        from backoffice.formats.allocations import read_allocations
+
+        result = post_trade.allocate(store, read_allocations(file), actor=context.actor)
+        went_through, refused = result.done + result.existing, result.quarantined
+        problems = result.problems
+    elif item.kind == "trades.affirm":
+        from backoffice.formats.affirmations import read_affirmations
+
+        result = post_trade.affirm(store, read_affirmations(file), actor=context.actor)
+        went_through, refused = result.done + result.existing, result.quarantined
+        problems = result.problems
+    else:
+        summary = import_executions(store, read_executions(file), actor=context.actor)
+        went_through = summary.captured + summary.cancelled + summary.existing
+        refused, problems = summary.quarantined, summary.problems
+    if refused or not went_through:
+        _print_problems(problems)
+        raise ProblemError(
+            Problem(
+                "resubmission_refused",
+                f"the repaired message did not go through; item {item_id} stays quarantined",
+                Source(str(file)),
+            )
+        )
+    mark_resolved(store, item_id, actor=context.actor, by=str(file))
+    stderr.print(f"item {item_id} resolved: {file} went through")
+
+
+@trades_app.command("allocate")
+def trades_allocate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="FIX AllocationInstruction (35=J) log or CSV")],
+    json: JsonOption = False,
+) -> None:
+    """Allocate blocks to client accounts at the block's average price, and book them."""
+    from backoffice.formats.allocations import read_allocations
+    from backoffice.trades.post_trade import allocate
+
+    context = _context(ctx)
+    result = allocate(context.store(), read_allocations(file), actor=context.actor)
+    if json:
+        print_json(
+            {
+                "instructions": result.received,
+                "allocated": result.done,
+                "existing": result.existing,
+                "quarantined": result.quarantined,
+                "problems": [p.describe() for p in result.problems],
+            }
+        )
+    else:
+        _print_problems(result.problems)
+        stderr.print(
+            f"{file}: {result.received} instructions: {result.done} applied, "
+            f"{result.existing} already applied, {result.quarantined} quarantined"
+        )
+    if result.quarantined:
+        raise typer.Exit(1)
+
+
+@trades_app.command("confirm")
+def trades_confirm(
+    ctx: typer.Context,
+    date: Annotated[str, typer.Option("--date", help="trade date YYYY-MM-DD")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="directory for the documents")],
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="write PDFs too")] = True,
+) -> None:
+    """Confirm the day's allocations: a FIX Confirmation (35=AK) log and a client document
+    (HTML and PDF) per allocation."""
+    from backoffice.trades.post_trade import confirm, write_confirmations
+
+    context = _context(ctx)
+    day = _required_date(date, "--date")
+    details = confirm(context.store(), day, actor=context.actor)
+    paths = write_confirmations(details, output, day, pdf=pdf)
+    stderr.print(f"{len(details)} confirmations for {day}: {len(paths)} files in {output}")
+
+
+@trades_app.command("affirm")
+def trades_affirm(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Argument(help="FIX ConfirmationAck (35=AU) log or CSV")
+    ] = None,
+    confirm_id: Annotated[str | None, typer.Option("--confirm-id")] = None,
+    status: Annotated[str, typer.Option("--status", help="affirmed, rejected or received")] = (
+        "affirmed"
+    ),
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+) -> None:
+    """Record affirmations from a file, or one by its confirmation id."""
+    from backoffice.trades.model import Affirmation, AffirmationStatus
+    from backoffice.trades.post_trade import affirm
+
+    context = _context(ctx)
+    items: Any
+    if file is not None:
+        from backoffice.formats.affirmations import read_affirmations
+
+        items = read_affirmations(file)
+    elif confirm_id is not None:
+        try:
+            chosen = AffirmationStatus(status)
+        except ValueError:
+            raise ProblemError(
+                Problem(
+                    "invalid_status",
+                    f"--status must be affirmed, rejected or received, not {status!r}",
+                )
+            ) from None
+        raw = f"confirm_id={confirm_id} status={chosen.value}"
+        items = [
+            Affirmation(confirm_id, chosen, reason, dt.datetime.now(dt.UTC), Source("cli"), raw)
+        ]
+    else:
+        raise ProblemError(Problem("missing_argument", "give a FILE or --confirm-id"))
+    result = affirm(context.store(), items, actor=context.actor)
+    _print_problems(result.problems)
+    stderr.print(
+        f"{result.received} affirmations: {result.done} recorded, {result.existing} already, "
+        f"{result.quarantined} quarantined"
+    )
+    if result.quarantined:
+        raise typer.Exit(1)
+
+
+@trades_app.command("unaffirmed")
+def trades_unaffirmed(
+    ctx: typer.Context,
+    date: Annotated[str, typer.Option("--date", help="trade date YYYY-MM-DD")],
+    json: JsonOption = False,
+) -> None:
+    """What is not affirmed by the end of trade date (SEC Rule 15c6-2)."""
+    from backoffice.trades.post_trade import unaffirmed
+
+    rows = unaffirmed(_context(ctx).store(), _required_date(date, "--date"))
+    if json:
+        print_json(rows)
+        return
+    columns = ["kind", "id", "confirm_id", "client", "side", "quantity", "isin", "status", "reason"]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
+    stdout.print(table)
+    stderr.print(f"{len(rows)} not affirmed on {date}")
+
+
+@trades_app.command("verify")
+def trades_verify(ctx: typer.Context) -> None:
+    """Prove the books tie out to the trades; exit 1 naming every difference."""
+    from backoffice.trades.verify import verify_trades
+
+    problems = verify_trades(_context(ctx).store())
+    if problems:
+        raise ProblemError(*problems)
+    stderr.print("trades verified: every allocation is booked exactly once, as its figures say")
