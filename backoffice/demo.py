@@ -2,7 +2,9 @@
 
 Everything goes through the same doors as real work: the reference data is written as a YAML
 file and loaded with `refdata load`; the activity is written as an entries file (JSONL) and
-posted with `ledger post`, including a few bad lines that end up in the quarantine.
+posted with `ledger post`, including a few bad lines that end up in the quarantine; then the
+day's executions run through trade capture, allocation, confirmation and affirmation
+(`backoffice.demo_trades`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import orjson
 import yaml
 
+from backoffice.demo_trades import COUNTERPARTIES, INVESTMENT_MANAGER, MARKETS, run_trading_day
 from backoffice.errors import Problem, ProblemError
 from backoffice.formats.refdata_file import read_refdata
 from backoffice.ledger.reports import TrialBalanceLine, trial_balance
@@ -81,8 +84,20 @@ def run_demo(
     )
     for line, _key, problem in posted.failures:
         say(f"  quarantined line {line}: {problem.code}: {problem.reason}")
-    problems = verify_ledger(store)
-    say("verify: " + ("the books hold" if not problems else f"{len(problems)} problems"))
+    clients = [f"C{n:04d}" for n in range(1, clients_count + 1)]
+    trading = run_trading_day(
+        store,
+        work,
+        BUSINESS_DAY,
+        clients,
+        SECURITIES,
+        executions=max(entries // 10, 50),
+        seed=seed,
+        actor=actor,
+        say=say,
+    )
+    problems = verify_ledger(store) + trading.problems
+    say("ledger verify: " + ("the books hold" if not problems else f"{len(problems)} problems"))
     say(f"database: {url}  (try: backoffice --db {url} ledger balances)")
     report = DemoReport(url, posted, trial_balance(store), problems)
     store.dispose()
@@ -100,8 +115,9 @@ def _refdata() -> dict[str, Any]:
         {"code": code, "kind": "currency", "scale": scale} for code, scale in CURRENCIES.items()
     ]
     assets += [
-        {"code": isin, "kind": "security", "scale": 0, "name": name}
-        for isin, (name, _, _) in SECURITIES.items()
+        {"code": isin, "kind": "security", "scale": 0, "name": name, "currency": currency}
+        | ({"market": MARKETS[isin]} if isin in MARKETS else {})
+        for isin, (name, currency, _) in SECURITIES.items()
     ]
     parties: list[dict[str, Any]] = [
         {"code": "FIRM", "kind": "firm", "name": "Backoffice Demo Securities LLC"},
@@ -110,9 +126,26 @@ def _refdata() -> dict[str, Any]:
         {"code": "NSCC", "kind": "ccp", "name": "National Securities Clearing Corp"},
     ]
     parties += [
-        {"code": f"C{n:04d}", "kind": "client", "name": f"Demo Client {n}"}
-        for n in range(1, clients_count + 1)
+        {"code": code, "kind": "counterparty", "name": name}
+        for code, name in zip(
+            COUNTERPARTIES,
+            ("Goldman Sachs & Co. LLC", "Morgan Stanley & Co. LLC", "J.P. Morgan Securities LLC"),
+            strict=True,
+        )
     ]
+    parties.append(
+        {"code": INVESTMENT_MANAGER, "kind": "client", "name": "Demo Asset Management (blocks)",
+         "allocates": True}
+    )  # fmt: skip
+    # Commission schedules: a per-share rate with a minimum ticket for most clients, basis
+    # points for some, none for a few (they pay no commission).
+    for n in range(1, clients_count + 1):
+        party: dict[str, Any] = {"code": f"C{n:04d}", "kind": "client", "name": f"Demo Client {n}"}
+        if n % 5 == 0:
+            party["commission"] = {"currency": "USD", "bps": "5", "minimum": "10.00"}
+        elif n % 7 != 0:
+            party["commission"] = {"currency": "USD", "per_share": "0.01", "minimum": "1.00"}
+        parties.append(party)
     accounts: list[dict[str, Any]] = []
     for number, currency in enumerate(CURRENCIES, start=1):
         accounts += [
@@ -141,7 +174,14 @@ def _refdata() -> dict[str, Any]:
                 {"code": f"client/{client}/securities/{isin}", "type": "liability",
                  "asset": isin, "owner": client, "flags": ["debits_must_not_exceed_credits"]}
             )  # fmt: skip
-    return {"assets": assets, "parties": parties, "accounts": accounts}
+    ssis = [
+        {"party": party, "market": market, "place_of_settlement": "DTCYUS33", "agent": agent,
+         "safekeeping_account": f"DTC-{number:04d}"}
+        for number, (party, agent) in enumerate(
+            (("FIRM", "IRVTUS3N"), ("GSCO", "GOLDUS33"), ("MSCO", "MSNYUS33"), ("JPMS", "CHASUS33")), 1)
+        for market in ("XNYS", "XNAS")
+    ]  # fmt: skip
+    return {"assets": assets, "parties": parties, "accounts": accounts, "ssis": ssis}
 
 
 def _amount(minor: int, scale: int) -> str:

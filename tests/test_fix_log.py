@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 import simplefix
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backoffice.errors import ProblemError
 from backoffice.formats import fix_log
-from backoffice.formats.fix_log import FixLogSummary, RejectedMessage, read_fix_log
+from backoffice.formats.fix_log import (
+    FixLogSummary,
+    RejectedMessage,
+    _split_fields,
+    read_fix_log,
+)
 from backoffice.trades.model import Execution, ExecutionKind, Side
 
 APPLE = "US0378331005"
@@ -398,3 +405,33 @@ def test_a_transact_time_in_microseconds_is_read(tmp_path: Path) -> None:
     execution = only_execution(write_log(tmp_path, [message]))
     assert execution.transact_time.microsecond == 123456
     assert "60=20261124-14:30:00.123456789|" in execution.raw
+
+
+_field_values = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=0, max_size=12
+)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=1, max_value=9999), _field_values), min_size=0, max_size=12
+    ),
+    st.sampled_from([b"", b"\x01", b"=\x01", b"1x=2\x01"]),
+)
+def test_the_fast_field_split_gives_what_simplefix_gives_or_leaves_the_line_to_simplefix(
+    fields: list[tuple[int, str]], junk: bytes
+) -> None:
+    body = b"".join(f"{tag}={value}".encode() + b"\x01" for tag, value in fields)
+    wire = b"8=FIX.4.4\x01" + body + junk + b"10=000\x01"
+    pairs = _split_fields(wire)
+    parser = simplefix.FixParser()
+    parser.append_buffer(wire)
+    try:
+        message = parser.get_message()
+    except simplefix.errors.ParsingError:
+        message = None
+    if pairs is None:
+        return  # the reader asks simplefix itself for these
+    assert message is not None
+    assert not parser.get_buffer()
+    assert pairs == [(int(tag), value.decode()) for tag, value in message.pairs]

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from stdnum import isin as stdnum_isin
-
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.fix_log import (
     _CURRENCY,
@@ -35,6 +33,7 @@ from backoffice.formats.fix_log import (
     _UNSIGNED_DECIMAL,
     RejectedMessage,
     _printable,
+    valid_isin,
     value_chars_max,
 )
 from backoffice.formats.lines import bounded_lines
@@ -490,7 +489,7 @@ def checked_decimal(number: str | None, column: str, bad: Bad) -> str | None:
 def checked_isin(isin: str | None, column: str, bad: Bad) -> str | None:
     if isin is None:
         return None
-    if not stdnum_isin.is_valid(isin) or isin != isin.upper():
+    if not valid_isin(isin):
         bad("invalid_field", f"{isin!r} is not a valid ISIN", column)
         return None
     return isin

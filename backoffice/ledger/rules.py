@@ -36,6 +36,10 @@ from backoffice.text import text_problem
 GENESIS_HASH = "0" * 64
 # The ledger names the voids it makes for timed-out pending entries `expire/<entry id>`.
 RESERVED_KEY_PREFIX = "expire/"
+# Keys the system's own services write under: the ledger's expiry voids, and trade bookings
+# (whose reversal must go through a trade cancel, so that the books keep tying out to the
+# trades). A caller of `ledger post` may neither use nor target them.
+RESERVED_KEY_PREFIXES = (RESERVED_KEY_PREFIX, "trades:")
 
 
 class LedgerAccount(NamedTuple):
@@ -67,7 +71,7 @@ def check_request_shape(request: EntryRequest, *, ledger_own: bool = False) -> l
         and request.void_pending is None
         and request.reverse is None
         and request.timeout_seconds is None
-        and not key.startswith(RESERVED_KEY_PREFIX)
+        and not key.startswith(RESERVED_KEY_PREFIXES)
         and _plain(key)
         and _plain(request.description)
         and _plain(request.reference)
@@ -86,12 +90,22 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
                 "invalid_key", f"key must be 1..{key_chars_max} characters", Source(field="key")
             )
         )
-    if request.key.startswith(RESERVED_KEY_PREFIX) and not ledger_own:
+    if request.key.startswith(RESERVED_KEY_PREFIXES) and not ledger_own:
         problems.append(
             Problem(
                 "reserved_key",
-                f"keys starting {RESERVED_KEY_PREFIX!r} are the ledger's own",
+                f"keys starting {' or '.join(map(repr, RESERVED_KEY_PREFIXES))} are the "
+                "system's own",
                 Source(field="key"),
+            )
+        )
+    target = request.target_key
+    if target is not None and target.startswith(RESERVED_KEY_PREFIXES[1:]) and not ledger_own:
+        problems.append(
+            Problem(
+                "reserved_key",
+                f"{target!r} books a trade: cancel or correct the trade instead",
+                Source(field="target"),
             )
         )
     for name in ("key", "description", "reference"):

@@ -157,9 +157,12 @@ def post_in_transaction(
 ) -> list[EntryResult]:
     """Post entries inside the caller's write transaction, so that what they book (trades,
     allocations) commits or rolls back together with its entries. At most
-    `batch_entries_max` requests; the caller owns the transaction."""
+    `batch_entries_max` requests; the caller owns the transaction. For the system's own
+    services: their keys may use the reserved prefixes."""
     invariant(len(requests) <= batch_entries_max, "post_in_transaction: too many entries")
-    return _post_chunk(LedgerRepository(connection), requests, actor, booked_at_us, command)
+    return _post_chunk(
+        LedgerRepository(connection), requests, actor, booked_at_us, command, ledger_own=True
+    )
 
 
 def _raw_line(raws: dict[int, str], request: EntryRequest) -> str | None:

@@ -7,7 +7,7 @@ is priced at the block's average price: its gross is its pro-rata share of the b
 by the largest remainder method (the residue minor units go to the largest remainders, ties to
 the earlier line), so the allocations' gross sums exactly to the block's. Commission (the
 allocation client's schedule) and fees are charged per allocation. Each allocation is booked
-as a direct trade is (`backoffice.trades.booking`), under the key `allocation/{alloc_id}/{n}`.
+as a direct trade is (`backoffice.trades.booking`), under the key `trades:allocation/{alloc_id}/{n}`.
 A cancel instruction reverses every allocation of the block and makes it allocatable again.
 """
 
@@ -313,7 +313,7 @@ def _apply_instruction(
             finra_taf,
         )
         allocation_id = f"{instruction.alloc_id}/{number}"
-        key = f"allocation/{allocation_id}"
+        key = f"trades:allocation/{allocation_id}"
         requests.append(
             booking_request(
                 figures,

@@ -31,7 +31,7 @@ from backoffice.money import format_amount
 from backoffice.refdata.model import PartyKind, currency_minor_units
 from backoffice.refdata.service import assets_by_code, fee_rate_definitions, parties_by_code
 from backoffice.store import schema
-from backoffice.store.bulk import in_values_max, select_in
+from backoffice.store.bulk import in_values_max, insert_dicts, select_in
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
 from backoffice.trades.booking import BookedFigures, account_definition, allocation_postings
@@ -91,11 +91,11 @@ def now_us() -> int:
 
 
 def entry_key_of_trade(trade_id: str) -> str:
-    return f"trade/{trade_id}"
+    return f"trades:trade/{trade_id}"
 
 
 def cancel_key(entry_key: str) -> str:
-    return f"cancel:{entry_key}"
+    return f"trades:cancel/{entry_key.removeprefix('trades:')}"
 
 
 @dataclass(slots=True)
@@ -654,15 +654,14 @@ def open_convention_accounts(
 
 def _write(connection: sa.Connection, work: _Chunk) -> None:
     if work.trades:
-        rows = [
-            {k: v for k, v in row.items() if k != "client_code"} for row in work.trades.values()
-        ]
-        connection.execute(sa.insert(schema.trades), rows)
+        columns = [c.name for c in schema.trades.columns if c.name != "id"]
+        rows = [{name: row[name] for name in columns} for row in work.trades.values()]
+        insert_dicts(connection, "trades", rows)
     if work.allocations:
         cancelled = work.allocation_updates
         for row in work.allocations:
             row["status"] = cancelled.pop(row["entry_key"], row["status"])
-        connection.execute(sa.insert(schema.allocations), work.allocations)
+        insert_dicts(connection, "allocations", work.allocations)
     t, a = schema.trades, schema.allocations
     if work.trade_updates:
         connection.execute(

@@ -3,7 +3,7 @@
 Checks, each naming what is wrong:
 - every allocation's entry exists, and its postings are exactly the postings the booking
   convention makes of the allocation's stored figures (account by account, amount by amount);
-- a cancelled allocation's entry is reversed by `cancel:{key}`; a live one is not reversed;
+- a cancelled allocation's entry is reversed by `trades:cancel/...`; a live one is not reversed;
 - no ledger entry under a trading key lacks its allocation;
 - a live direct trade has exactly one live allocation, a cancelled or corrected one none;
 - an allocated block's live allocations add up to the block's quantity and gross.
@@ -24,7 +24,7 @@ from backoffice.trades.model import Side
 from backoffice.trades.service import LIVE_STATUSES, cancel_key
 
 problems_reported_max = 100
-_TRADING_KEYS = "(je.key LIKE 'trade/%' OR je.key LIKE 'allocation/%' OR je.key LIKE 'cancel:%')"
+_TRADING_KEYS = "je.key LIKE 'trades:%'"
 
 
 def verify_trades(store: Store) -> list[Problem]:
@@ -38,16 +38,20 @@ def verify_trades(store: Store) -> list[Problem]:
         allocations = _allocations(connection)
         entries = {
             row.key: (row.id, row.reversal_of)
-            for row in connection.exec_driver_sql(
-                f"SELECT je.id, je.key, je.reversal_of FROM journal_entries je WHERE {_TRADING_KEYS}"
+            for row in connection.execute(
+                sa.text(
+                    f"SELECT je.id, je.key, je.reversal_of FROM journal_entries je WHERE {_TRADING_KEYS}"
+                )
             )
         }
         actual = pl.DataFrame(
-            connection.exec_driver_sql(
-                "SELECT je.key AS entry_key, a.code AS account, p.amount_minor "
-                "FROM postings p JOIN journal_entries je ON je.id = p.entry_id "
-                f"JOIN accounts a ON a.id = p.account_id WHERE {_TRADING_KEYS} "
-                "AND je.key NOT LIKE 'cancel:%'"
+            connection.execute(
+                sa.text(
+                    "SELECT je.key AS entry_key, a.code AS account, p.amount_minor "
+                    "FROM postings p JOIN journal_entries je ON je.id = p.entry_id "
+                    f"JOIN accounts a ON a.id = p.account_id WHERE {_TRADING_KEYS} "
+                    "AND je.key NOT LIKE 'trades:cancel/%'"
+                )
             ).all(),
             schema={"entry_key": pl.String, "account": pl.String, "amount_minor": pl.Int64},
             orient="row",
@@ -107,7 +111,7 @@ def verify_trades(store: Store) -> list[Problem]:
                 f"allocation {row['allocation_id']} is {row['status']} but its booking is reversed",
             )
     for key in entries:
-        base = key.removeprefix("cancel:")
+        base = key.replace("trades:cancel/", "trades:", 1)
         if base not in keys:
             wrong("orphan_booking", f"ledger entry {key!r} books no allocation")
     expected = pl.DataFrame(
