@@ -139,6 +139,7 @@ def _apply_instruction(
 ) -> bool:
     """True when applied, False when it already was; raises `_Refused` with every problem."""
     where = Source(instruction.source.file, instruction.source.line, "70 AllocID")
+    LedgerRepository(connection).lock_head()  # one allocation at a time, with the bookings
     ai = schema.allocation_instructions
     stored = connection.execute(sa.select(ai).where(ai.c.alloc_id == instruction.alloc_id)).first()
     if instruction.action is AllocationAction.CANCEL:
@@ -461,6 +462,7 @@ def confirm(store: Store, trade_date: dt.date, *, actor: str) -> list[Confirmati
     kept), and return the details of every live confirmation of that date."""
     a = schema.allocations
     with store.write() as connection:
+        LedgerRepository(connection).lock_head()
         pending = connection.execute(
             sa.select(a.c.id, a.c.trade_id).where(
                 a.c.trade_date == trade_date, a.c.status == TradeStatus.BOOKED
@@ -626,6 +628,7 @@ def affirm(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSummar
             continue
         try:
             with store.write() as connection:
+                LedgerRepository(connection).lock_head()
                 row = connection.execute(
                     sa.select(a.c.id, a.c.status, a.c.trade_id, a.c.affirmation_status).where(
                         a.c.confirm_id == item.confirm_id

@@ -283,6 +283,9 @@ def _import_chunk(
     firm = require_firm(refdata)
     work = _Chunk()
     with store.write() as connection:
+        # Take the ledger's turn first: two imports of the same execution then queue, and
+        # the second finds the first's trade instead of colliding with it.
+        LedgerRepository(connection).lock_head()
         captured_at = clock_us()
         ids = [
             trade_id
