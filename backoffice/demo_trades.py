@@ -27,7 +27,13 @@ from backoffice.formats.confirmations import write_confirmation_documents
 from backoffice.formats.fix_log import read_fix_log
 from backoffice.ledger.reports import balances
 from backoffice.store.engine import Store
-from backoffice.trades.post_trade import affirm, allocate, confirm, unaffirmed, write_confirmations
+from backoffice.trades.post_trade_service import (
+    affirm,
+    allocate,
+    confirm,
+    unaffirmed,
+    write_confirmations,
+)
 from backoffice.trades.service import import_executions
 from backoffice.trades.verify import verify_trades
 

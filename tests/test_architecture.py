@@ -23,6 +23,7 @@ def domain_modules() -> list[Path]:
         for domain in DOMAINS
         for path in (PACKAGE / domain).rglob("*.py")
         if path.stem not in {"service", "reports", "verify", "queries", "export"}
+        and not path.stem.endswith("_service")
     ]
 
 

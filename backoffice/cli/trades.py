@@ -217,7 +217,7 @@ def trades_resubmit(
 ) -> None:
     """Re-submit a repaired message for a quarantined one; the item is resolved once the
     repaired message goes through."""
-    from backoffice.trades import post_trade
+    from backoffice.trades import post_trade_service as post_trade
     from backoffice.trades.service import import_executions, mark_resolved, quarantine_item
 
     context = _context(ctx)
@@ -225,28 +225,30 @@ def trades_resubmit(
     item = quarantine_item(store, item_id)
     if item.resolved:
         raise ProblemError(Problem("already_resolved", f"item {item_id} is already resolved"))
+    # The file must hold the repaired message and nothing else, and that message must now go
+    # through: anything else (an unrelated message, one already captured) resolves nothing.
     if item.kind == "trades.allocate":
         from backoffice.formats.allocations import read_allocations
 
         result = post_trade.allocate(store, read_allocations(file), actor=context.actor)
-        went_through, refused = result.done + result.existing, result.quarantined
-        problems = result.problems
+        received, applied, problems = result.received, result.done, result.problems
     elif item.kind == "trades.affirm":
         from backoffice.formats.affirmations import read_affirmations
 
         result = post_trade.affirm(store, read_affirmations(file), actor=context.actor)
-        went_through, refused = result.done + result.existing, result.quarantined
-        problems = result.problems
+        received, applied, problems = result.received, result.done, result.problems
     else:
         summary = import_executions(store, read_executions(file), actor=context.actor)
-        went_through = summary.captured + summary.cancelled + summary.existing
-        refused, problems = summary.quarantined, summary.problems
-    if refused or not went_through:
+        received = summary.messages
+        applied = summary.captured + summary.cancelled
+        problems = summary.problems
+    if received != 1 or applied != 1:
         _print_problems(problems)
         raise ProblemError(
             Problem(
                 "resubmission_refused",
-                f"the repaired message did not go through; item {item_id} stays quarantined",
+                f"{file} must hold exactly the one repaired message, and it must go through "
+                f"now ({received} messages, {applied} applied); item {item_id} stays quarantined",
                 Source(str(file)),
             )
         )
@@ -262,7 +264,7 @@ def trades_allocate(
 ) -> None:
     """Allocate blocks to client accounts at the block's average price, and book them."""
     from backoffice.formats.allocations import read_allocations
-    from backoffice.trades.post_trade import allocate
+    from backoffice.trades.post_trade_service import allocate
 
     context = _context(ctx)
     result = allocate(context.store(), read_allocations(file), actor=context.actor)
@@ -295,7 +297,7 @@ def trades_confirm(
 ) -> None:
     """Confirm the day's allocations: a FIX Confirmation (35=AK) log and a client document
     (HTML and PDF) per allocation."""
-    from backoffice.trades.post_trade import confirm, write_confirmations
+    from backoffice.trades.post_trade_service import confirm, write_confirmations
 
     context = _context(ctx)
     day = _required_date(date, "--date")
@@ -318,7 +320,7 @@ def trades_affirm(
 ) -> None:
     """Record affirmations from a file, or one by its confirmation id."""
     from backoffice.trades.model import Affirmation, AffirmationStatus
-    from backoffice.trades.post_trade import affirm
+    from backoffice.trades.post_trade_service import affirm
 
     context = _context(ctx)
     items: Any
@@ -359,7 +361,7 @@ def trades_unaffirmed(
     json: JsonOption = False,
 ) -> None:
     """What is not affirmed by the end of trade date (SEC Rule 15c6-2)."""
-    from backoffice.trades.post_trade import unaffirmed
+    from backoffice.trades.post_trade_service import unaffirmed
 
     rows = unaffirmed(_context(ctx).store(), _required_date(date, "--date"))
     if json:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 import simplefix
+from simplefix import data as simplefix_data
 from stdnum import isin as stdnum_isin
 
 from backoffice.errors import Problem, ProblemError, Source
@@ -247,11 +248,9 @@ def _frame(
     return pairs, text
 
 
-# Tags whose value is a byte count of the raw data field that follows (FIX 4.4 "Length"
-# fields): the data may hold SOH, so a line with one is not split on SOH but left to simplefix.
-RAW_LENGTH_TAGS = frozenset(
-    {90, 93, 95, 212, 348, 350, 352, 354, 356, 358, 360, 362, 364, 445, 618, 621}
-)
+# Tags simplefix's parser treats specially (a length, then raw data bytes that may hold SOH):
+# a line with one is not split on SOH but left to simplefix, as is its list of them.
+RAW_LENGTH_TAGS = frozenset(simplefix_data.RAW_LEN_TAGS) | frozenset(simplefix_data.RAW_DATA_TAGS)
 _TAG_DIGITS = frozenset("0123456789")
 
 

@@ -183,6 +183,7 @@ trades = sa.Table(
     sa.Column("source_file", sa.Text, nullable=False),
     sa.Column("source_line", sa.Integer, nullable=False),
     sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("body_hash", sa.String(64), nullable=False),
     sa.Column("captured_at_us", sa.BigInteger, nullable=False),
 )
 

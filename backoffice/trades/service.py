@@ -90,6 +90,27 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+def execution_hash(execution: Execution) -> str:
+    """SHA-256 of what an execution says (not how it was sent): its identity for idempotency."""
+    fields = (
+        execution.exec_id,
+        execution.kind.value,
+        execution.ref_exec_id or "",
+        execution.order_id,
+        execution.account,
+        execution.isin,
+        execution.side.value,
+        execution.quantity,
+        execution.price,
+        execution.currency,
+        execution.trade_date.isoformat(),
+        execution.venue,
+        execution.counterparty or "",
+        execution.transact_time.isoformat(),
+    )
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+
+
 def entry_key_of_trade(trade_id: str) -> str:
     return f"trades:trade/{trade_id}"
 
@@ -383,8 +404,11 @@ def _take(
     """Apply one execution to the chunk's work; the problems that refuse it, if any."""
     where = Source(execution.source.file, execution.source.line, "17 ExecID")
     known = work.trade(execution.exec_id)
+    body_hash = execution_hash(execution)
     if known is not None:
-        if known["raw"] == execution.raw:
+        # The business fields decide, not the raw text: a venue resending an execution in a
+        # later session changes its header (MsgSeqNum, SendingTime, PossDupFlag), not the fill.
+        if known["body_hash"] == body_hash:
             work.summary.existing += 1
             return []
         return [
@@ -435,6 +459,7 @@ def _take(
             source_file=execution.source.file or "",
             source_line=execution.source.line or 0,
             raw=execution.raw,
+            body_hash=body_hash,
             captured_at_us=captured_at,
             alloc_id=None,
         )
@@ -459,6 +484,7 @@ def _take(
         work.set_status(target["trade_id"], TradeStatus.CORRECTED)
         work.summary.corrected += 1
     row = _trade_row(captured, captured_at)
+    row["body_hash"] = body_hash
     work.trades[execution.exec_id] = row
     if captured.block:
         work.summary.blocks += 1

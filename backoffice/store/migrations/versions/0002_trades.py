@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("source_file", sa.Text, nullable=False),
         sa.Column("source_line", sa.Integer, nullable=False),
         sa.Column("raw", sa.Text, nullable=False),
+        sa.Column("body_hash", sa.String(64), nullable=False),
         sa.Column("captured_at_us", sa.BigInteger, nullable=False),
         sa.CheckConstraint(f"side IN {SIDES}", name="ck_trades_side"),
         sa.CheckConstraint(f"kind IN {TRADE_KINDS}", name="ck_trades_kind"),

@@ -158,6 +158,17 @@ def _apply_instruction(
         _cancel_allocation(connection, stored, instruction, actor)
         return True
     body_hash = _body_hash(instruction)
+    if stored is not None and stored.status == "cancelled":
+        raise _Refused(
+            [
+                Problem(
+                    "alloc_id_cancelled",
+                    f"allocation {instruction.alloc_id!r} was cancelled; allocate the block "
+                    "again under a new AllocID",
+                    where,
+                )
+            ]
+        )
     if stored is not None:
         if stored.body_hash == body_hash:
             return False
@@ -246,6 +257,12 @@ def _apply_instruction(
     quantities: list[int] = []
     for line in instruction.lines:
         client = refdata.client(line.account)
+        if client is not None and client.allocates:
+            bad(
+                "allocation_to_block_account",
+                f"{line.account!r} is a block account: a block is allocated to client accounts",
+                "79 AllocAccount",
+            )
         if client is None:
             bad(
                 "unknown_account",
