@@ -124,7 +124,7 @@ def post_entries(
     expire_pending(store, actor=actor, clock_us=clock_us)
     for start in range(0, max(len(requests), 1), batch_entries_max):
         chunk = requests[start : start + batch_entries_max]
-        with store.write() as connection, _collector_paused():
+        with store.write() as connection, collector_paused():
             repository = LedgerRepository(connection)
             chunk_results = _post_chunk(repository, chunk, actor, clock_us(), command)
             items = list(rejected) if start == 0 else []
@@ -281,7 +281,7 @@ def post_file(
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a batch is built.
 
     A batch makes millions of small acyclic tuples; each generational pass would walk the large

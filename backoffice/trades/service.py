@@ -26,7 +26,12 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError, Source, invariant
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
-from backoffice.ledger.service import Rejected, post_in_transaction, quarantine_row
+from backoffice.ledger.service import (
+    Rejected,
+    collector_paused,
+    post_in_transaction,
+    quarantine_row,
+)
 from backoffice.money import format_amount
 from backoffice.refdata.model import PartyKind, currency_minor_units
 from backoffice.refdata.service import assets_by_code, fee_rate_definitions, parties_by_code
@@ -252,20 +257,38 @@ def import_executions(
     settlement_dates = cached_settlement_dates()
     summary = ImportSummary()
     iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, chunk_messages)):
-        try:
-            summary.add(_import_chunk(store, chunk, refdata, settlement_dates, actor, clock_us))
-        except _BookingRefused:
-            for item in chunk:
-                try:
-                    summary.add(
-                        _import_chunk(store, [item], refdata, settlement_dates, actor, clock_us)
-                    )
-                except _BookingRefused as refused:
-                    summary.add(_quarantine_refused(store, item, refused.problems, actor))
+    while True:
+        with collector_paused():  # see `collector_paused`: the reader's objects count too
+            chunk = list(itertools.islice(iterator, chunk_messages))
+            if not chunk:
+                break
+            _import_or_split(store, chunk, refdata, settlement_dates, actor, clock_us, summary)
         if progress is not None:
             progress(len(chunk))
     return summary
+
+
+def _import_or_split(
+    store: Store,
+    chunk: list[Any],
+    refdata: TradingRefdata,
+    settlement_dates: SettlementDates,
+    actor: str,
+    clock_us: Callable[[], int],
+    summary: ImportSummary,
+) -> None:
+    """One transaction for the chunk; if the ledger refuses one of its entries, one per
+    message, so that only the refused message is quarantined."""
+    try:
+        summary.add(_import_chunk(store, chunk, refdata, settlement_dates, actor, clock_us))
+    except _BookingRefused:
+        for item in chunk:
+            try:
+                summary.add(
+                    _import_chunk(store, [item], refdata, settlement_dates, actor, clock_us)
+                )
+            except _BookingRefused as refused:
+                summary.add(_quarantine_refused(store, item, refused.problems, actor))
 
 
 @dataclass(slots=True)
