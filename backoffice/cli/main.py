@@ -473,9 +473,11 @@ def demo(
 
 
 def _register_subcommands() -> None:
+    from backoffice.cli.settlement import settlement_app
     from backoffice.cli.trades import trades_app
 
     app.add_typer(trades_app, name="trades")
+    app.add_typer(settlement_app, name="settlement")
 
 
 _register_subcommands()

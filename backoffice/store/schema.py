@@ -228,3 +228,62 @@ allocations = sa.Table(
     sa.Column("affirmation_reason", sa.Text),
     sa.Column("affirmed_at_us", sa.BigInteger),
 )
+
+obligations = sa.Table(
+    "obligations",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("obligation_id", sa.String(16), nullable=False, unique=True),
+    sa.Column("mode", sa.String(9), nullable=False),
+    sa.Column("counterparty_id", Id, nullable=False),
+    sa.Column("asset_id", Id, nullable=False),
+    sa.Column("currency_id", Id, nullable=False),
+    sa.Column("market", sa.String(4), nullable=False),
+    sa.Column("trade_date", sa.Date, nullable=False),
+    sa.Column("settlement_date", sa.Date, nullable=False),
+    sa.Column("quantity_minor", sa.BigInteger, nullable=False),
+    sa.Column("cash_minor", sa.BigInteger, nullable=False),
+    sa.Column("trade_count", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("settled_quantity_minor", sa.BigInteger, nullable=False),
+    sa.Column("settled_cash_minor", sa.BigInteger, nullable=False),
+    sa.Column("created_at_us", sa.BigInteger, nullable=False),
+)
+
+obligation_trades = sa.Table(
+    "obligation_trades",
+    metadata,
+    sa.Column("obligation_id", sa.String(16), primary_key=True),
+    sa.Column("trade_id", sa.String(64), primary_key=True),
+)
+
+settlement_instructions = sa.Table(
+    "settlement_instructions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("reference", sa.String(16), nullable=False, unique=True),
+    sa.Column("obligation_id", sa.String(16), nullable=False),
+    sa.Column("function", sa.String(8), nullable=False),
+    sa.Column("previous_reference", sa.String(16)),
+    sa.Column("created_at_us", sa.BigInteger, nullable=False),
+)
+
+settlement_messages = sa.Table(
+    "settlement_messages",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("message_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("reference", sa.String(35), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reason_code", sa.String(16)),
+    sa.Column("reason", sa.Text),
+    sa.Column("settled_quantity_minor", sa.BigInteger),
+    sa.Column("settled_cash_minor", sa.BigInteger),
+    sa.Column("settled_on", sa.Date),
+    sa.Column("entry_key", sa.String(200)),
+    sa.Column("source_file", sa.Text, nullable=False),
+    sa.Column("source_line", sa.Integer, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("received_at_us", sa.BigInteger, nullable=False),
+)
