@@ -50,8 +50,8 @@ def netting_keys(mode: NettingMode) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class Netted:
     """`obligations`: one row per net obligation (keys, `obligation` number, `quantity_minor`,
-    `cash_minor`, `trade_count`, `gross_quantity_minor`, `gross_cash_minor`); `links`: the
-    gross trades with the `obligation` number that covers each."""
+    `cash_minor`, `trade_count`, `gross_quantity_minor`, `gross_cash_minor`); `links`: for
+    every gross trade, its `row` in the input and the `obligation` number that covers it."""
 
     obligations: pl.DataFrame
     links: pl.DataFrame
@@ -59,27 +59,29 @@ class Netted:
 
 def net(trades: pl.DataFrame, mode: NettingMode, *, check: bool = True) -> Netted:
     """Net `trades` (TRADE_SCHEMA columns) by `mode`. Deterministic: obligations are numbered
-    in the order of their keys, whatever the order of the trades."""
+    in the order their first trade appears, so the same trades in the same order give the same
+    numbers (a sort of the keys would cost more than the netting)."""
     keys = netting_keys(mode)
-    obligations = (
+    grouped = (
         trades.lazy()
-        .group_by(keys)
+        .select(*keys, "quantity_minor", "cash_minor")
+        .with_row_index("_row")
+        .group_by(keys, maintain_order=True)
         .agg(
             pl.col("quantity_minor").sum(),
             pl.col("cash_minor").sum(),
             pl.len().alias("trade_count"),
             pl.col("quantity_minor").abs().sum().alias("gross_quantity_minor"),
             pl.col("cash_minor").abs().sum().alias("gross_cash_minor"),
+            pl.col("_row"),
         )
-        .sort(keys)
         .with_row_index("obligation")
         .collect()
     )
-    links = (
-        trades.select("trade_id", *keys)
-        .join(obligations.select("obligation", *keys), on=keys, how="left")
-        .select("trade_id", "obligation")
-    )
+    # Each obligation's trades come out of the same group-by as row numbers: no join back,
+    # and no copy of ten million trade ids (`trade_ids` gathers them for the few who ask).
+    links = grouped.select("obligation", pl.col("_row").alias("row")).explode("row")
+    obligations = grouped.drop("_row")
     if check:
         _check_conservation(trades, obligations, links)
     return Netted(obligations, links)
@@ -102,12 +104,19 @@ def _check_conservation(
         gross_cash.equals(net_cash), "netting: net cash does not add up to the gross per currency"
     )
     invariant(
-        links.height == trades.height and links["obligation"].null_count() == 0,
+        links.height == trades.height and links["row"].n_unique() == trades.height,
         "netting: a trade is not covered by exactly one obligation",
     )
     invariant(
         int(obligations["trade_count"].sum() or 0) == trades.height,
         "netting: obligations do not count every trade once",
+    )
+
+
+def trade_ids(trades: pl.DataFrame, netted: Netted) -> pl.DataFrame:
+    """`obligation`, `trade_id`: the trades behind each obligation, by their ids."""
+    return netted.links.select(
+        "obligation", trades["trade_id"].gather(netted.links["row"]).alias("trade_id")
     )
 
 

@@ -245,8 +245,10 @@ def _obligation_rows(
     trades: pl.DataFrame, netted: Netted, mode: NettingMode, ccp: str | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     by_obligation = (
-        netted.links.join(
-            trades.select("trade_id", "market", "trade_date"), on="trade_id", how="left"
+        netted.links.with_columns(
+            trades["trade_id"].gather(netted.links["row"]),
+            trades["market"].gather(netted.links["row"]),
+            trades["trade_date"].gather(netted.links["row"]),
         )
         .group_by("obligation")
         .agg(
