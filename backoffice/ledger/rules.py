@@ -36,10 +36,10 @@ from backoffice.text import text_problem
 GENESIS_HASH = "0" * 64
 # The ledger names the voids it makes for timed-out pending entries `expire/<entry id>`.
 RESERVED_KEY_PREFIX = "expire/"
-# Keys the system's own services write under: the ledger's expiry voids, and trade bookings
+# Keys the system's own services write under: the ledger's expiry voids, trade bookings
 # (whose reversal must go through a trade cancel, so that the books keep tying out to the
-# trades). A caller of `ledger post` may neither use nor target them.
-RESERVED_KEY_PREFIXES = (RESERVED_KEY_PREFIX, "trades:")
+# trades) and settlements (booked from the CSD's confirmations). A caller of `ledger post` may neither use nor target them.
+RESERVED_KEY_PREFIXES = (RESERVED_KEY_PREFIX, "trades:", "settlement:")
 
 
 class LedgerAccount(NamedTuple):
@@ -104,7 +104,7 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
         problems.append(
             Problem(
                 "reserved_key",
-                f"{target!r} books a trade: cancel or correct the trade instead",
+                f"{target!r} is booked by trading or settlement: undo it there",
                 Source(field="target"),
             )
         )

@@ -109,7 +109,7 @@ def _street_trades(connection: sa.Connection, day: dt.date) -> pl.DataFrame:
     covered = (
         sa.select(ot.c.trade_id)
         .join(o, o.c.obligation_id == ot.c.obligation_id)
-        .where(o.c.status.not_in(REPLACEABLE))
+        .where(o.c.status.not_in((*REPLACEABLE, "cancelled")))
     )
     rows = connection.execute(
         sa.select(

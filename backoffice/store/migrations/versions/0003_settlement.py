@@ -44,8 +44,9 @@ def upgrade() -> None:
         sa.CheckConstraint("trade_count > 0", name="ck_obligations_trade_count"),
         # What settled never exceeds what is due, in size or in sign.
         sa.CheckConstraint(
-            "abs(settled_quantity_minor) <= abs(quantity_minor) "
-            "AND settled_quantity_minor * quantity_minor >= 0",
+            "abs(settled_quantity_minor) <= abs(quantity_minor) AND ("
+            "(quantity_minor >= 0 AND settled_quantity_minor >= 0) "
+            "OR (quantity_minor <= 0 AND settled_quantity_minor <= 0))",
             name="ck_obligations_settled_quantity",
         ),
     )
