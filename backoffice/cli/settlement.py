@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -74,3 +75,159 @@ def settlement_net(
             f"{result.net_count} obligations worth {net_value}",
             highlight=False,
         )
+
+
+@settlement_app.command("instruct")
+def settlement_instruct(
+    ctx: typer.Context,
+    date: Annotated[str, typer.Option("--date", help="settlement date YYYY-MM-DD")],
+    format: Annotated[str, typer.Option("--format", help="sese023 or mt54x")] = "sese023",
+    output: Annotated[Path, typer.Option("-o", "--output", help="directory for the files")] = Path(
+        "instructions"
+    ),
+    sender_bic: Annotated[
+        str, typer.Option("--sender-bic", help="the firm's BIC in the MT header")
+    ] = "BKOFUS33XXX",
+) -> None:
+    """Instruct the date's open obligations (and cancel those whose trades were cancelled):
+    ISO 20022 sese.023 documents or SWIFT MT540-543."""
+    from backoffice.settlement.instruction_service import instruct, write_instructions
+
+    if format not in ("sese023", "mt54x"):
+        raise ProblemError(
+            Problem("invalid_format", f"--format must be sese023 or mt54x, not {format!r}")
+        )
+    context = _context(ctx)
+    day = _day(date, "--date")
+    result = instruct(context.store(), day, actor=context.actor)
+    paths = write_instructions(result.all_of_date, output, day, format, sender_bic=sender_bic)
+    for exception in result.exceptions:
+        stderr.print(
+            f"not instructed: {exception['obligation_id']}: {exception['reason']}", highlight=False
+        )
+    stderr.print(
+        f"{len(result.new)} new instructions, {len(result.cancelled)} cancellations, "
+        f"{len(result.exceptions)} exceptions; {len(paths)} files in {output}",
+        highlight=False,
+    )
+
+
+@settlement_app.command("status")
+def settlement_status(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="sese.024/025 XML, MT548/544-547 FIN")],
+    json: JsonOption = False,
+) -> None:
+    """Apply inbound statuses and settlement confirmations; settlement moves the ledger from
+    pending to settled. Exit 1 when anything was quarantined."""
+    from backoffice.formats.settlement_status import read_settlement_messages
+    from backoffice.settlement.instruction_service import apply_statuses
+
+    context = _context(ctx)
+    results = []
+    quarantined = 0
+    for file in files:
+        summary = apply_statuses(
+            context.store(), read_settlement_messages(file), actor=context.actor
+        )
+        quarantined += summary.quarantined
+        results.append(
+            {
+                "file": str(file),
+                "received": summary.received,
+                "applied": summary.applied,
+                "settled": summary.settled,
+                "existing": summary.existing,
+                "quarantined": summary.quarantined,
+            }
+        )
+        if not json:
+            for problem in summary.problems:
+                stderr.print(f"quarantined: {problem.describe()}", markup=False)
+            stderr.print(
+                f"{file}: {summary.received} messages: {summary.applied} applied "
+                f"({summary.settled} settled in full), {summary.existing} already applied, "
+                f"{summary.quarantined} quarantined",
+                highlight=False,
+            )
+    if json:
+        print_json(results)
+    if quarantined:
+        raise typer.Exit(1)
+
+
+@settlement_app.command("fails")
+def settlement_fails(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option("--as-of", help="date YYYY-MM-DD")],
+    json: JsonOption = False,
+) -> None:
+    """Obligations not settled on their date: age in settlement days, bucket, reason."""
+    from backoffice.settlement.instruction_service import fails
+
+    rows = fails(_context(ctx).store(), _day(as_of, "--as-of"))
+    if json:
+        print_json(rows)
+        return
+    columns = ["obligation_id", "counterparty", "isin", "settlement_date", "age_days", "bucket", "direction", "quantity_due", "cash_due", "status", "reason"]  # fmt: skip
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
+    stdout.print(table)
+    stderr.print(f"{len(rows)} fails as of {as_of}")
+
+
+@settlement_app.command("penalties")
+def settlement_penalties(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    prices: Annotated[Path, typer.Option("--prices", help="reference prices CSV")],
+    json: JsonOption = False,
+) -> None:
+    """CSDR cash penalties of the month's fails on EU markets, priced by the price file."""
+    from backoffice.formats.prices_csv import read_prices
+    from backoffice.money import format_amount
+    from backoffice.refdata.model import currency_minor_units
+    from backoffice.settlement.penalties_service import month_penalties
+
+    try:
+        first = dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise ProblemError(Problem("invalid_month", f"--month {month!r} is not YYYY-MM")) from None
+    price_file = read_prices(prices)
+    if price_file.problems:
+        raise ProblemError(*price_file.problems)
+    report = month_penalties(
+        _context(ctx).store(), first, price_file, today=dt.datetime.now(dt.UTC).date()
+    )
+    lines = [
+        {
+            "reference": line.reference,
+            "isin": line.isin,
+            "counterparty": line.counterparty,
+            "currency": line.currency,
+            "cause": line.cause.value,
+            "failing_party": line.failing_party.value,
+            "days": line.days,
+            "amount": format_amount(line.amount_minor, currency_minor_units(line.currency) or 0),
+            "firm_amount": format_amount(
+                line.firm_amount_minor, currency_minor_units(line.currency) or 0
+            ),
+        }
+        for line in report.lines
+    ]
+    if json:
+        print_json(
+            {"month": month, "lines": lines, "problems": [p.describe() for p in report.problems]}
+        )
+    else:
+        columns = list(lines[0]) if lines else ["reference"]
+        table = Table(*columns)
+        for line in lines:
+            table.add_row(*(str(line[c]) for c in columns))
+        stdout.print(table)
+        for problem in report.problems:
+            stderr.print(f"not priced: {problem.describe()}", markup=False)
+        stderr.print(f"{len(lines)} penalty lines for {month}")
+    if report.problems:
+        raise typer.Exit(1)

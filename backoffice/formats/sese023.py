@@ -20,7 +20,8 @@ cancellation is refused here; send it as MT54x `:23G:CANC` (`backoffice.formats.
 Bad input (a reference too long, a BIC that is not one, a quantity beyond the schema's digits)
 is an expected error raised as `ProblemError`; a document of ours that the XSD refuses anyway is
 a bug and raises `InvariantViolation`. Amounts and quantities are decimal strings throughout,
-written in their shortest exact form (no leading zeros, no trailing fractional zeros).
+written exactly: quantities in their shortest form (no leading zeros, no trailing fractional
+zeros), amounts with the currency's ISO 4217 minor units ("1000.50" USD, "1000" JPY).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import datetime as dt
 import functools
 import re
 import unicodedata
-import xml.etree.ElementTree as ET  # noqa: S405 - builds XML only; parsing goes through defusedxml
+import xml.etree.ElementTree as ET  # builds XML only; parsing goes through defusedxml
 from importlib import resources
 
 import xmlschema
@@ -133,17 +134,19 @@ def validate_sese023(document: bytes) -> list[Problem]:
         ]
     try:
         root = DefusedET.fromstring(document, forbid_dtd=True)
-    except DefusedXmlException as error:
-        return [Problem("xml_forbidden", f"document uses a forbidden XML construct: {error!r}")]
-    except ET.ParseError as error:
-        line = error.position[0] if error.position else None
+    except DefusedXmlException as forbidden:
+        return [Problem("xml_forbidden", f"document uses a forbidden XML construct: {forbidden!r}")]
+    except ET.ParseError as malformed:
+        line = malformed.position[0] if malformed.position else None
         return [
-            Problem("xml_malformed", f"document is not well-formed XML: {error}", Source(line=line))
+            Problem(
+                "xml_malformed", f"document is not well-formed XML: {malformed}", Source(line=line)
+            )
         ]
     problems: list[Problem] = []
-    for error in sese023_schema().iter_errors(root):
-        path = _plain_names(error.path or "/")
-        reason = _plain_names(error.reason or str(error.message))
+    for failure in sese023_schema().iter_errors(root):
+        path = _plain_names(failure.path or "/")
+        reason = _plain_names(failure.reason or str(failure.message))
         problems.append(Problem("schema_invalid", reason, Source(field=path)))
         if len(problems) >= problems_max:
             break
@@ -252,7 +255,9 @@ def _payment_problems(instruction: SettlementInstruction) -> list[Problem]:
         ]
     parts = _decimal_parts(amount)
     decimals_max = min(amount_decimals_max, minor_units)
-    if parts is None or not _fits(parts, amount_digits_max, decimals_max):
+    # Counted as written: with the currency's minor units, "1.5" USD is three digits (1.50).
+    written = None if parts is None else (parts[0], parts[1].ljust(minor_units, "0"))
+    if written is None or not _fits(written, amount_digits_max, decimals_max):
         return [
             Problem(
                 "invalid_amount",
@@ -287,11 +292,14 @@ def _fits(parts: tuple[str, str], digits_max: int, decimals_max: int) -> bool:
     return len(fraction) <= decimals_max and significant_whole + len(fraction) <= digits_max
 
 
-def _decimal_text(text: str) -> str:
+def _decimal_text(text: str, decimals: int | None = None) -> str:
+    """A checked decimal in shortest form, or with exactly `decimals` decimals (an amount)."""
     parts = _decimal_parts(text)
     if parts is None:
         raise InvariantViolation(f"decimal {text!r} was checked before it is written")
     whole, fraction = parts
+    if decimals is not None:
+        fraction = fraction.ljust(decimals, "0")
     return f"{whole}.{fraction}" if fraction else whole
 
 
@@ -315,7 +323,9 @@ def _description(security_name: str) -> str | None:
 
 
 def _document_element(instruction: SettlementInstruction) -> ET.Element:
-    document = ET.Element(_name("Document"))
+    # Local names with the namespace declared once as the default: ElementTree cannot write a
+    # default namespace together with the unqualified `Ccy` attribute otherwise.
+    document = ET.Element("Document", xmlns=NAMESPACE)
     body = _child(document, "SctiesSttlmTxInstr")
     _child(body, "TxId", instruction.reference)
 
@@ -353,7 +363,7 @@ def _document_element(instruction: SettlementInstruction) -> ET.Element:
         if amount_text is None or currency is None:
             raise InvariantViolation("an instruction against payment was checked to have an amount")
         amount = _child(body, "SttlmAmt")
-        _child(amount, "Amt", _decimal_text(amount_text), currency)
+        _child(amount, "Amt", _decimal_text(amount_text, currency_minor_units(currency)), currency)
         _child(amount, "CdtDbtInd", "CRDT" if instruction.cash_direction_credit else "DBIT")
     return document
 
@@ -373,7 +383,7 @@ def _date(parent: ET.Element, value: dt.date) -> None:
 def _child(
     parent: ET.Element, name: str, text: str | None = None, currency: str | None = None
 ) -> ET.Element:
-    element = ET.SubElement(parent, _name(name))
+    element = ET.SubElement(parent, name)
     if text is not None:
         element.text = text
     if currency is not None:
@@ -381,12 +391,9 @@ def _child(
     return element
 
 
-def _name(local: str) -> str:
-    return f"{{{NAMESPACE}}}{local}"
-
-
 def _serialise(document: ET.Element) -> bytes:
-    body = ET.tostring(document, encoding="unicode", default_namespace=NAMESPACE)
+    ET.indent(document)  # whitespace between elements only; no value changes
+    body = ET.tostring(document, encoding="unicode")
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
 
 

@@ -9,7 +9,7 @@ CSDs compute and report penalties per business day; a month's amount is the sum 
 CSDR (Regulation (EU) No 909/2014, Article 7(2)) and Commission Delegated Regulation (EU)
 2017/389:
 
-- Article 3(1) and the annex: a fail due to a lack of securities costs, per business day,
+- Articles 2 and 3(1) and the annex: a fail due to a lack of securities costs, per business day,
   the annex rate of the instrument's class × the reference price × the failed quantity.
 - Annex point 8, lack of cash: the rate is "the official interest rate for overnight credit
   charged by the central bank issuing the settlement currency, with a floor of 0" (for the euro,
@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from backoffice.errors import Problem, Source, invariant
+from backoffice.errors import InvariantViolation, Problem, invariant
 from backoffice.money import scale_max
 from backoffice.settlement.model import Direction
 from backoffice.trades.charges import parse_price, price_decimals_max
@@ -163,12 +164,33 @@ def securities_penalty_minor(
     invariant(isinstance(rate_class, PenaltyRateClass), f"unknown rate class {rate_class!r}")
     _check_valuation(reference_price, failed_quantity_minor, quantity_scale, currency_scale)
     rate_mantissa, rate_decimals = rate_class.basis_points
+    return _rate_times_value(
+        rate_mantissa,
+        _POWERS[rate_decimals + 4],  # basis points: 1 bp = 1 / 10_000
+        reference_price,
+        failed_quantity_minor,
+        quantity_scale,
+        currency_scale,
+    )
+
+
+def _rate_times_value(
+    rate_numerator: int,
+    rate_denominator: int,
+    reference_price: tuple[int, int],
+    quantity_minor: int,
+    quantity_scale: int,
+    currency_scale: int,
+) -> int:
+    """rate × price × quantity in the currency's minor units, rounded once, half up.
+
+    The rate is `rate_numerator / rate_denominator`; the value is
+    `price_mantissa / 10**price_decimals × quantity_minor / 10**quantity_scale` currency units.
+    """
     price_mantissa, price_decimals = reference_price
-    # bp / 10_000 × price_mantissa / 10**price_decimals × quantity_minor / 10**quantity_scale,
-    # in minor units (× 10**currency_scale), over one power of ten.
-    numerator = rate_mantissa * price_mantissa * failed_quantity_minor * _POWERS[currency_scale]
-    exponent = rate_decimals + 4 + price_decimals + quantity_scale
-    return _half_up(numerator, _POWERS[exponent])
+    numerator = rate_numerator * price_mantissa * quantity_minor * _POWERS[currency_scale]
+    denominator = rate_denominator * _POWERS[price_decimals + quantity_scale]
+    return _half_up(numerator, denominator)
 
 
 def _floored_rate(annual_rate_percent: tuple[int, int]) -> int:
@@ -208,10 +230,14 @@ def lack_of_cash_penalty_minor(
     """
     rate_mantissa = _floored_rate(annual_rate_percent)
     _check_valuation(reference_price, failed_quantity_minor, quantity_scale, currency_scale)
-    price_mantissa, price_decimals = reference_price
-    numerator = rate_mantissa * price_mantissa * failed_quantity_minor * _POWERS[currency_scale]
-    exponent = annual_rate_percent[1] + 2 + price_decimals + quantity_scale
-    return _half_up(numerator, _POWERS[exponent] * days_per_year)
+    return _rate_times_value(
+        rate_mantissa,
+        _POWERS[annual_rate_percent[1] + 2] * days_per_year,  # percent per year, per day
+        reference_price,
+        failed_quantity_minor,
+        quantity_scale,
+        currency_scale,
+    )
 
 
 # --- Which days ---------------------------------------------------------------------------------
@@ -227,7 +253,7 @@ def _check_calendar(business_days: Sequence[dt.date]) -> None:
     for day in business_days:
         _check_day(day, "a business day")
     invariant(
-        all(a < b for a, b in zip(business_days, business_days[1:], strict=False)),
+        all(a < b for a, b in itertools.pairwise(business_days)),
         "the business days must be strictly increasing",
     )
 
@@ -250,9 +276,7 @@ def penalty_days(
     return _days_between(settlement_date, as_of, business_days)
 
 
-def _days_between(
-    first: dt.date, last: dt.date, business_days: Sequence[dt.date]
-) -> list[dt.date]:
+def _days_between(first: dt.date, last: dt.date, business_days: Sequence[dt.date]) -> list[dt.date]:
     if last < first:
         return []
     invariant(
@@ -336,6 +360,13 @@ class SettlementFail:
             and isinstance(self.failing_party, FailingParty)
             and isinstance(self.direction, Direction),
             f"fail {self.reference!r}: unknown rate class, cause, failing party or direction",
+        )
+        invariant(
+            type(self.currency) is str
+            and len(self.currency) == 3
+            and self.currency.isascii()
+            and self.currency.isupper(),
+            f"fail {self.reference!r}: currency must be an ISO 4217 code, got {self.currency!r}",
         )
         invariant(
             0 <= self.currency_scale <= scale_max and 0 <= self.quantity_scale <= scale_max,
@@ -433,9 +464,7 @@ def monthly_penalties(
     first, last = _month_bounds(month)
     rates = _rate_table(cash_rates)
     by_reference: dict[str, list[SettlementFail]] = {}
-    count = 0
-    for fail in fails:
-        count += 1
+    for count, fail in enumerate(fails, start=1):
         invariant(count <= fails_per_report_max, f"more than {fails_per_report_max} fails")
         by_reference.setdefault(fail.reference, []).append(fail)
     lines: list[PenaltyLine] = []
@@ -478,7 +507,7 @@ def monthly_penalties(
 
 def _check_stretches(stretches: list[SettlementFail]) -> None:
     head = stretches[0]
-    for previous, fail in zip(stretches, stretches[1:], strict=False):
+    for previous, fail in itertools.pairwise(stretches):
         invariant(
             (fail.isin, fail.counterparty, fail.currency, fail.currency_scale, fail.cause)
             == (head.isin, head.counterparty, head.currency, head.currency_scale, head.cause)
@@ -538,10 +567,8 @@ def _penalty_day(
     prices: ReferencePrices,
     rates: dict[str, tuple[list[dt.date], list[tuple[int, int]]]],
 ) -> PenaltyDay | Problem:
-    source = Source(field=fail.reference)
-
     def problem(code: str, reason: str) -> Problem:
-        return Problem(code, f"fail {fail.reference!r} on {day}: {reason}", source)
+        return Problem(code, f"fail {fail.reference!r} on {day}: {reason}")
 
     cash_rate: tuple[int, int] | None = None
     if fail.cause is FailCause.LACK_OF_CASH:
@@ -551,8 +578,8 @@ def _penalty_day(
                 "missing_cash_rate", f"no central bank overnight rate for {fail.currency}"
             )
     if fail.isin is None:
-        invariant(cash_rate is not None, "an instruction without securities lacks cash")
-        assert cash_rate is not None  # for mypy: invariant() above has checked it  # noqa: S101
+        if cash_rate is None:
+            raise InvariantViolation(f"fail {fail.reference!r}: no securities, yet not cash")
         amount = cash_penalty_minor(cash_rate, fail.failed_cash_minor)
         return PenaltyDay(day, None, cash_rate, amount)
     quoted = prices.price_on(fail.isin, day)
@@ -572,34 +599,24 @@ def _penalty_day(
             f"{fail.currency}",
         )
     # A price in percent of nominal divides the value by 100: two more decimals of quantity.
+    # The fail's fields were checked when it was made, the price by `parse_price`.
     quantity_scale = fail.quantity_scale + (2 if fail.quoted_in_percent else 0)
     if cash_rate is not None:
-        amount = lack_of_cash_penalty_minor(
-            cash_rate, price, fail.failed_quantity_minor, quantity_scale, fail.currency_scale
-        )
-        return PenaltyDay(day, price_text, cash_rate, amount)
-    amount = _securities_penalty(
-        fail.rate_class, price, fail.failed_quantity_minor, quantity_scale, fail.currency_scale
+        rate = cash_rate
+        rate_numerator = _floored_rate(cash_rate)
+        rate_denominator = _POWERS[cash_rate[1] + 2] * days_per_year
+    else:
+        rate = fail.rate_class.basis_points
+        rate_numerator, rate_denominator = rate[0], _POWERS[rate[1] + 4]
+    amount = _rate_times_value(
+        rate_numerator,
+        rate_denominator,
+        price,
+        fail.failed_quantity_minor,
+        quantity_scale,
+        fail.currency_scale,
     )
-    return PenaltyDay(day, price_text, fail.rate_class.basis_points, amount)
-
-
-def _securities_penalty(
-    rate_class: PenaltyRateClass,
-    reference_price: tuple[int, int],
-    failed_quantity_minor: int,
-    quantity_scale: int,
-    currency_scale: int,
-) -> int:
-    # `securities_penalty_minor` bounds the quantity scale to scale_max; a percent quote adds 2.
-    if quantity_scale <= scale_max:
-        return securities_penalty_minor(
-            rate_class, reference_price, failed_quantity_minor, quantity_scale, currency_scale
-        )
-    rate_mantissa, rate_decimals = rate_class.basis_points
-    price_mantissa, price_decimals = reference_price
-    numerator = rate_mantissa * price_mantissa * failed_quantity_minor * _POWERS[currency_scale]
-    return _half_up(numerator, _POWERS[rate_decimals + 4 + price_decimals + quantity_scale])
+    return PenaltyDay(day, price_text, rate, amount)
 
 
 # --- US close-out (Regulation SHO Rule 204) ---------------------------------------------------

@@ -1,0 +1,115 @@
+"""CSDR cash penalties for the month, from the stored obligations and a reference price file.
+
+Which fails: obligations on markets under EU CSDR (the euro markets whose CSDs apply it;
+London left it with the UK) whose intended settlement date falls before the end of the month
+and that were not settled on it: still failing, or settled later. Each is charged for every
+settlement day of its market from the intended date to the last day it was still unsettled
+(the day before its settlement, or the month's end or today for an open fail), on the quantity
+still due today (a partial settlement's history is not replayed: stated simplification).
+
+Cause and failing party: a status reason code MONY/CASH means a lack of cash (the side paying
+cash fails); anything else, or none, a lack of securities (the delivering side fails).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from backoffice.refdata import calendars
+from backoffice.settlement.instruction_service import _obligations
+from backoffice.settlement.model import Direction
+from backoffice.settlement.penalties import (
+    FailCause,
+    FailingParty,
+    MonthlyPenalties,
+    PenaltyRateClass,
+    ReferencePrices,
+    SettlementFail,
+    monthly_penalties,
+)
+from backoffice.store import schema
+from backoffice.store.engine import Store
+
+CSDR_MARKETS = frozenset({"XPAR", "XAMS", "XBRU", "XLIS", "XDUB", "XMIL", "XETR", "XMAD"})
+CASH_REASONS = frozenset({"MONY", "CASH", "LACK_OF_CASH"})
+_OPEN = ("instructed", "matched", "unmatched", "pending", "failed", "partially_settled")
+
+
+def month_penalties(
+    store: Store,
+    month: dt.date,
+    prices: ReferencePrices,
+    *,
+    today: dt.date,
+    rate_class: PenaltyRateClass = PenaltyRateClass.LIQUID_SHARES,
+) -> MonthlyPenalties:
+    first = month.replace(day=1)
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    o, sm = schema.obligations, schema.settlement_messages
+    with store.read() as connection:
+        rows = _obligations(
+            connection,
+            sa.and_(
+                o.c.market.in_(sorted(CSDR_MARKETS)),
+                o.c.settlement_date <= last,
+                o.c.status.in_((*_OPEN, "settled")),
+            ),
+        )
+        latest: dict[str, Any] = {}
+        for message in connection.execute(sa.select(sm).order_by(sm.c.id)):
+            latest.setdefault(message.reference, {})[message.status] = message
+    fails = []
+    markets: set[str] = set()
+    for row in rows:
+        messages = latest.get(row.obligation_id, {})
+        settled = messages.get("settled")
+        if row.status == "settled":
+            if (
+                settled is None
+                or settled.settled_on is None
+                or settled.settled_on <= row.settlement_date
+            ):
+                continue  # settled on time: no fail
+            last_fail_day = settled.settled_on - dt.timedelta(days=1)
+        else:
+            last_fail_day = min(last, today)
+        if last_fail_day < row.settlement_date:
+            continue
+        reason = next(
+            (m.reason_code for m in reversed(list(messages.values())) if m.reason_code), None
+        )
+        cause = FailCause.LACK_OF_CASH if reason in CASH_REASONS else FailCause.LACK_OF_SECURITIES
+        direction = Direction.RECEIVE if row.quantity_minor > 0 else Direction.DELIVER
+        # Who fails: the side that had to deliver what was lacking.
+        firm_delivers = (direction is Direction.DELIVER) == (cause is FailCause.LACK_OF_SECURITIES)
+        fails.append(
+            SettlementFail(
+                reference=row.obligation_id,
+                isin=row.isin,
+                counterparty=row.counterparty,
+                direction=direction,
+                cause=cause,
+                failing_party=FailingParty.FIRM if firm_delivers else FailingParty.COUNTERPARTY,
+                rate_class=rate_class,
+                settlement_date=row.settlement_date,
+                last_fail_day=last_fail_day,
+                currency=row.currency,
+                currency_scale=row.currency_scale,
+                failed_quantity_minor=abs(row.quantity_minor - row.settled_quantity_minor),
+                quantity_scale=row.quantity_scale,
+                failed_cash_minor=abs(row.cash_minor - row.settled_cash_minor),
+            )
+        )
+        markets.add(row.market)
+    business_days = sorted(
+        {
+            first + dt.timedelta(days=n)
+            for market in markets
+            for n in range(-40, (last - first).days + 1)
+            if calendars.is_settlement_day(market, first + dt.timedelta(days=n))
+        }
+    )
+    return monthly_penalties(fails, prices, first, business_days=business_days)
