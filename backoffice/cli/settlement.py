@@ -72,7 +72,8 @@ def settlement_net(
         net_value = result.net_value.get(currency, "0")
         stderr.print(
             f"{currency}: {result.gross_count} trades worth {gross} net to "
-            f"{result.net_count} obligations worth {net_value}",
+            f"{result.net_count} obligations worth {net_value} "
+            f"(netting efficiency {result.efficiency.get(currency, '-')}%)",
             highlight=False,
         )
 
@@ -231,3 +232,31 @@ def settlement_penalties(
         stderr.print(f"{len(lines)} penalty lines for {month}")
     if report.problems:
         raise typer.Exit(1)
+
+
+@settlement_app.command("quarantine")
+def settlement_quarantine(
+    ctx: typer.Context,
+    json: JsonOption = False,
+) -> None:
+    """Inbound settlement messages refused: raw text, file, line, every reason."""
+    from backoffice.trades.service import quarantined
+
+    items = quarantined(_context(ctx).store(), kinds=("settlement.status",))
+    rows: list[dict[str, Any]] = [
+        {"id": i.id, "file": i.file, "line": i.line, "problems": i.problems, "raw": i.raw}
+        for i in items
+    ]
+    if json:
+        print_json(rows)
+        return
+    table = Table("id", "file", "line", "problems")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["file"],
+            str(row["line"]),
+            "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
+        )
+    stdout.print(table)
+    stderr.print(f"{len(rows)} quarantined")

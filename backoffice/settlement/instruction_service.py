@@ -44,10 +44,12 @@ from backoffice.settlement.model import (
     StatusKind,
     age_bucket,
 )
+from backoffice.settlement.penalties import is_close_out_candidate
 from backoffice.settlement.service import now_us
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
+from backoffice.trades.charges import US_MARKETS
 
 STATUS_KIND = "settlement.status"
 LIVE_OBLIGATION = ("instructed", "matched", "unmatched", "pending", "failed", "partially_settled")
@@ -265,7 +267,6 @@ def write_instructions(
     instruction of the date in `instructions-{date}.fin`. Files are written whole (a temporary
     file, then a rename) and are the same on every run."""
     from backoffice.formats.mt54x import mt54x_file, mt54x_message
-
     from backoffice.formats.sese023 import sese023_document
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -570,6 +571,11 @@ def fails(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
     found = []
     for row in rows:
         age = _settlement_days_between(row.market, row.settlement_date, as_of)
+        direction = Direction.RECEIVE if row.quantity_minor > 0 else Direction.DELIVER
+        # US Regulation SHO Rule 204, for long sales (short sales are not told apart here).
+        close_out = row.market in US_MARKETS and is_close_out_candidate(
+            direction, age, short_sale=False
+        )
         found.append(
             {
                 "obligation_id": row.obligation_id,
@@ -579,7 +585,8 @@ def fails(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
                 "settlement_date": row.settlement_date.isoformat(),
                 "age_days": age,
                 "bucket": age_bucket(max(age, 1)).value,
-                "direction": "receive" if row.quantity_minor > 0 else "deliver",
+                "direction": direction.value,
+                "close_out_candidate": close_out,
                 "status": row.status,
                 "reason": row.reason,
                 "quantity_due": format_amount(

@@ -62,6 +62,7 @@ class NetResult:
     net_count: int
     net_value: dict[str, str]
     net_cash: dict[str, str]
+    efficiency: dict[str, str]
     obligations: list[dict[str, Any]]
 
     def as_json(self) -> dict[str, Any]:
@@ -73,6 +74,7 @@ class NetResult:
             "net_count": self.net_count,
             "net_value": self.net_value,
             "net_cash": self.net_cash,
+            "netting_efficiency_percent": self.efficiency,
             "obligations": self.obligations,
         }
 
@@ -346,6 +348,13 @@ def _result(
             for currency, value in sorted(frame.iter_rows())
         }
 
+    net_by_currency = dict(net_value.iter_rows())
+    efficiency = {}
+    for currency, gross_minor in sorted(gross.iter_rows()):
+        if gross_minor:
+            # 1 - net / gross, in percent to two decimals, rounded half up in integers.
+            saved = (gross_minor - net_by_currency.get(currency, 0)) * 10_000
+            efficiency[currency] = format_amount((saved * 2 + gross_minor) // (2 * gross_minor), 2)
     return NetResult(
         mode=mode,
         settlement_date=day,
@@ -354,6 +363,7 @@ def _result(
         net_count=len(rows),
         net_value=amounts(net_value),
         net_cash=amounts(net_cash),
+        efficiency=efficiency,
         obligations=[
             {
                 "obligation_id": row["obligation_id"],

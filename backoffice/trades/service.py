@@ -749,9 +749,14 @@ class QuarantineItem:
 TRADE_QUARANTINE_KINDS = ("trades.import", "trades.allocate", "trades.affirm")
 
 
-def quarantined(store: Store, *, include_resolved: bool = False) -> list[QuarantineItem]:
+def quarantined(
+    store: Store,
+    *,
+    include_resolved: bool = False,
+    kinds: tuple[str, ...] = TRADE_QUARANTINE_KINDS,
+) -> list[QuarantineItem]:
     q = schema.quarantine
-    query = sa.select(q).where(q.c.kind.in_(TRADE_QUARANTINE_KINDS)).order_by(q.c.id)
+    query = sa.select(q).where(q.c.kind.in_(kinds)).order_by(q.c.id)
     if not include_resolved:
         query = query.where(q.c.resolved.is_(False))
     with store.read() as connection:
