@@ -44,13 +44,13 @@ parties:
   - {{code: JPM, kind: counterparty, name: Broker Without SSIs}}
   - {{code: NSCC, kind: ccp, name: National Securities Clearing}}
 ssis:
-  - {{party: FIRM, market: XNYS, place_of_settlement: DTCYUS33, agent: BKOFUS33, safekeeping_account: DTC-0001}}
+  - {{party: FIRM, market: XNYS, place_of_settlement: DTCYUS33, agent: CITIUS33, safekeeping_account: DTC-0001}}
   - {{party: GS, market: XNYS, place_of_settlement: DTCYUS33, agent: GOLDUS33, safekeeping_account: DTC-0002}}
   - {{party: MS, market: XNYS, place_of_settlement: DTCYUS33, agent: MSNYUS33, safekeeping_account: DTC-0003}}
   - {{party: NSCC, market: XNYS, place_of_settlement: DTCYUS33, agent: NSCCUS33, safekeeping_account: DTC-0004}}
   - {{party: FIRM, market: XPAR, place_of_settlement: SICVFRPP, agent: BNPAFRPP, safekeeping_account: EF-0001}}
   - {{party: GS, market: XPAR, place_of_settlement: SICVFRPP, agent: GOLDFRPP, safekeeping_account: EF-0002}}
-"""  # noqa: E501
+"""
 
 
 def load_settlement_desk(store: Store, tmp_path: Path, extra: str = "") -> None:

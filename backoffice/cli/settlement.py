@@ -183,9 +183,41 @@ def settlement_penalties(
     ctx: typer.Context,
     month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
     prices: Annotated[Path, typer.Option("--prices", help="reference prices CSV")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="the last day of an open fail; default today")
+    ] = None,
+    cash_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cash-rate",
+            help="a central bank overnight rate CCY:YYYY-MM-DD:PERCENT (repeatable), "
+            "added to the built-in ECB rates",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """CSDR cash penalties of the month's fails on EU markets, priced by the price file."""
+    from backoffice.settlement.penalties import CentralBankRate
+    from backoffice.trades.charges import parse_price
+
+    rates = []
+    for text in cash_rate or []:
+        currency, _, rest = text.partition(":")
+        day_text, _, percent = rest.partition(":")
+        negative = percent.startswith("-")
+        parsed = parse_price(percent.removeprefix("-"))
+        try:
+            day = dt.date.fromisoformat(day_text)
+        except ValueError:
+            day = None
+        if len(currency) != 3 or day is None or (parsed is None and percent.strip("-0.") != ""):
+            raise ProblemError(
+                Problem("invalid_cash_rate", f"--cash-rate {text!r} is not CCY:YYYY-MM-DD:PERCENT")
+            )
+        mantissa, decimals = parsed or (0, 0)
+        rates.append(
+            CentralBankRate(currency, day, (-mantissa if negative else mantissa, decimals))
+        )
     from backoffice.formats.prices_csv import read_prices
     from backoffice.money import format_amount
     from backoffice.refdata.model import currency_minor_units
@@ -198,8 +230,9 @@ def settlement_penalties(
     price_file = read_prices(prices)
     if price_file.problems:
         raise ProblemError(*price_file.problems)
+    today = _day(as_of, "--as-of") if as_of else dt.datetime.now(dt.UTC).date()
     report = month_penalties(
-        _context(ctx).store(), first, price_file, today=dt.datetime.now(dt.UTC).date()
+        _context(ctx).store(), first, price_file, today=today, cash_rates=rates
     )
     lines = [
         {

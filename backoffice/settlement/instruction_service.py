@@ -164,7 +164,9 @@ def instruct(store: Store, day: dt.date, *, actor: str) -> InstructResult:
             connection,
             sa.and_(
                 o.c.settlement_date == day,
-                o.c.status.in_(("instructed", "matched", "unmatched", "pending")),
+                # A failed instruction is still live at the CSD: it is cancelled too. One that
+                # has partly settled is left to a person (what settled cannot be unsent).
+                o.c.status.in_(("instructed", "matched", "unmatched", "pending", "failed")),
                 o.c.obligation_id.in_(dead),
             ),
         ):
@@ -478,7 +480,24 @@ def _settle(
                 )
             ]
         )
-    if quantity == remaining_quantity:
+    if advice.settled_amount is not None:
+        # What the CSD says moved is what moved; a difference from our figures stays on the
+        # pending account, where reconciliation finds it.
+        if advice.currency is not None and advice.currency != obligation.currency:
+            raise _Refused(
+                [
+                    Problem(
+                        "currency_mismatch",
+                        f"settled in {advice.currency}, due in {obligation.currency}",
+                        where,
+                    )
+                ]
+            )
+        amount = parse_amount(advice.settled_amount, obligation.currency_scale)
+        if isinstance(amount, Problem):
+            raise _Refused([Problem("invalid_amount", f"settled amount: {amount.reason}", where)])
+        cash = amount if obligation.cash_minor >= 0 else -amount
+    elif quantity == remaining_quantity:
         cash = remaining_cash  # the last piece takes what is left: the pieces sum to the whole
     else:
         # Pro rata, rounded half up (away from zero) in integers.
@@ -566,7 +585,8 @@ def fails(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
     with store.read() as connection:
         rows = _obligations(
             connection,
-            sa.and_(o.c.settlement_date < as_of, o.c.status.in_(LIVE_OBLIGATION)),
+            # An exception was never instructed: past its date, it fails all the same.
+            sa.and_(o.c.settlement_date < as_of, o.c.status.in_((*LIVE_OBLIGATION, "exception"))),
         )
     found = []
     for row in rows:
@@ -590,7 +610,7 @@ def fails(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
                 "status": row.status,
                 "reason": row.reason,
                 "quantity_due": format_amount(
-                    abs(row.quantity_minor - row.settled_quantity_minor), row.quantity_scale
+                    row.quantity_minor - row.settled_quantity_minor, row.quantity_scale
                 ),
                 "cash_due": format_amount(
                     row.cash_minor - row.settled_cash_minor, row.currency_scale

@@ -14,6 +14,7 @@ cash fails); anything else, or none, a lack of securities (the delivering side f
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from backoffice.refdata import calendars
 from backoffice.settlement.instruction_service import _obligations
 from backoffice.settlement.model import Direction
 from backoffice.settlement.penalties import (
+    CentralBankRate,
     FailCause,
     FailingParty,
     MonthlyPenalties,
@@ -33,6 +35,18 @@ from backoffice.settlement.penalties import (
 from backoffice.store import schema
 from backoffice.store.engine import Store
 
+# The ECB's marginal lending facility rate (% a year): the central bank overnight credit rate
+# at which CSDR prices a lack of euro cash, from the ECB's published key rate decisions.
+# `settlement penalties --cash-rate` adds later ones (or other currencies') without a release.
+ECB_MARGINAL_LENDING_RATES = (
+    ("2023-09-20", (475, 2)), ("2024-06-12", (450, 2)), ("2024-09-18", (390, 2)),
+    ("2024-10-23", (365, 2)), ("2024-12-18", (340, 2)), ("2025-02-05", (315, 2)),
+    ("2025-03-12", (290, 2)), ("2025-04-23", (265, 2)), ("2025-06-11", (240, 2)),
+)  # fmt: skip
+DEFAULT_CASH_RATES = tuple(
+    CentralBankRate("EUR", dt.date.fromisoformat(day), rate)
+    for day, rate in ECB_MARGINAL_LENDING_RATES
+)
 CSDR_MARKETS = frozenset({"XPAR", "XAMS", "XBRU", "XLIS", "XDUB", "XMIL", "XETR", "XMAD"})
 CASH_REASONS = frozenset({"MONY", "CASH", "LACK_OF_CASH"})
 _OPEN = ("instructed", "matched", "unmatched", "pending", "failed", "partially_settled")
@@ -45,7 +59,10 @@ def month_penalties(
     *,
     today: dt.date,
     rate_class: PenaltyRateClass = PenaltyRateClass.LIQUID_SHARES,
+    cash_rates: Sequence[CentralBankRate] = (),
 ) -> MonthlyPenalties:
+    """The month's penalty lines; `cash_rates` are added to the built-in ECB rates (a rate of
+    the same currency and date replaces the built-in one)."""
     first = month.replace(day=1)
     last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     o, sm = schema.obligations, schema.settlement_messages
@@ -66,6 +83,9 @@ def month_penalties(
     for row in rows:
         messages = latest.get(row.obligation_id, {})
         settled = messages.get("settled")
+        # What was still failing: after a late settlement, the piece that settled last.
+        failed_quantity = abs(row.quantity_minor - row.settled_quantity_minor)
+        failed_cash = abs(row.cash_minor - row.settled_cash_minor)
         if row.status == "settled":
             if (
                 settled is None
@@ -74,6 +94,8 @@ def month_penalties(
             ):
                 continue  # settled on time: no fail
             last_fail_day = settled.settled_on - dt.timedelta(days=1)
+            failed_quantity = abs(settled.settled_quantity_minor or 0)
+            failed_cash = abs(settled.settled_cash_minor or 0)
         else:
             last_fail_day = min(last, today)
         if last_fail_day < row.settlement_date:
@@ -98,9 +120,9 @@ def month_penalties(
                 last_fail_day=last_fail_day,
                 currency=row.currency,
                 currency_scale=row.currency_scale,
-                failed_quantity_minor=abs(row.quantity_minor - row.settled_quantity_minor),
+                failed_quantity_minor=failed_quantity,
                 quantity_scale=row.quantity_scale,
-                failed_cash_minor=abs(row.cash_minor - row.settled_cash_minor),
+                failed_cash_minor=failed_cash,
             )
         )
         markets.add(row.market)
@@ -112,4 +134,8 @@ def month_penalties(
             if calendars.is_settlement_day(market, first + dt.timedelta(days=n))
         }
     )
-    return monthly_penalties(fails, prices, first, business_days=business_days)
+    rates = {(rate.currency, rate.effective_from): rate for rate in DEFAULT_CASH_RATES}
+    rates.update({(rate.currency, rate.effective_from): rate for rate in cash_rates})
+    return monthly_penalties(
+        fails, prices, first, business_days=business_days, cash_rates=rates.values()
+    )
