@@ -9,28 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from backoffice.cli.options import JsonOption, cli_context, required_date
 from backoffice.cli.output import print_json, stderr, stdout
 from backoffice.errors import Problem, ProblemError
 
 settlement_app = typer.Typer(
     help="Clearing and settlement: netting, instructions, status, fails.", no_args_is_help=True
 )
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _context(ctx: typer.Context) -> Any:
-    from backoffice.cli.main import _context as context
-
-    return context(ctx)
-
-
-def _day(text: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ProblemError(
-            Problem("invalid_date", f"{option} {text!r} is not a YYYY-MM-DD date")
-        ) from None
 
 
 @settlement_app.command("net")
@@ -51,9 +36,9 @@ def settlement_net(
         raise ProblemError(
             Problem("invalid_mode", f"--mode must be ccp or bilateral, not {mode!r}")
         ) from None
-    context = _context(ctx)
+    context = cli_context(ctx)
     result = net_obligations(
-        context.store(), _day(date, "--date"), chosen, actor=context.actor, ccp=ccp
+        context.store(), required_date(date, "--date"), chosen, actor=context.actor, ccp=ccp
     )
     if json:
         print_json(result.as_json())
@@ -98,8 +83,8 @@ def settlement_instruct(
         raise ProblemError(
             Problem("invalid_format", f"--format must be sese023 or mt54x, not {format!r}")
         )
-    context = _context(ctx)
-    day = _day(date, "--date")
+    context = cli_context(ctx)
+    day = required_date(date, "--date")
     result = instruct(context.store(), day, actor=context.actor)
     paths = write_instructions(result.all_of_date, output, day, format, sender_bic=sender_bic)
     for exception in result.exceptions:
@@ -124,7 +109,7 @@ def settlement_status(
     from backoffice.formats.settlement_status import read_settlement_messages
     from backoffice.settlement.instruction_service import apply_statuses
 
-    context = _context(ctx)
+    context = cli_context(ctx)
     results = []
     quarantined = 0
     for file in files:
@@ -166,7 +151,7 @@ def settlement_fails(
     """Obligations not settled on their date: age in settlement days, bucket, reason."""
     from backoffice.settlement.instruction_service import fails
 
-    rows = fails(_context(ctx).store(), _day(as_of, "--as-of"))
+    rows = fails(cli_context(ctx).store(), required_date(as_of, "--as-of"))
     if json:
         print_json(rows)
         return
@@ -230,9 +215,9 @@ def settlement_penalties(
     price_file = read_prices(prices)
     if price_file.problems:
         raise ProblemError(*price_file.problems)
-    today = _day(as_of, "--as-of") if as_of else dt.datetime.now(dt.UTC).date()
+    today = required_date(as_of, "--as-of") if as_of else dt.datetime.now(dt.UTC).date()
     report = month_penalties(
-        _context(ctx).store(), first, price_file, today=today, cash_rates=rates
+        cli_context(ctx).store(), first, price_file, today=today, cash_rates=rates
     )
     lines = [
         {
@@ -275,7 +260,7 @@ def settlement_quarantine(
     """Inbound settlement messages refused: raw text, file, line, every reason."""
     from backoffice.trades.service import quarantined
 
-    items = quarantined(_context(ctx).store(), kinds=("settlement.status",))
+    items = quarantined(cli_context(ctx).store(), kinds=("settlement.status",))
     rows: list[dict[str, Any]] = [
         {"id": i.id, "file": i.file, "line": i.line, "problems": i.problems, "raw": i.raw}
         for i in items

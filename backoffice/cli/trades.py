@@ -12,29 +12,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from backoffice.cli.options import JsonOption, cli_context, required_date
 from backoffice.cli.output import print_json, stderr, stdout
 from backoffice.errors import Problem, ProblemError, Source
 
 trades_app = typer.Typer(
     help="Trades: capture, allocation, confirmation, affirmation.", no_args_is_help=True
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _context(ctx: typer.Context) -> Any:
-    from backoffice.cli.main import _context as context
-
-    return context(ctx)
-
-
-def _required_date(text: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ProblemError(
-            Problem("invalid_date", f"{option} {text!r} is not a YYYY-MM-DD date")
-        ) from None
 
 
 def _is_fix(path: Path) -> bool:
@@ -102,7 +86,7 @@ def trades_import(
     quarantined (see `trades quarantine`)."""
     from backoffice.trades.service import import_executions
 
-    context = _context(ctx)
+    context = cli_context(ctx)
     store = context.store()
     results = []
     quarantined = 0
@@ -150,8 +134,8 @@ def trades_list(
     """Trades (all, or of one trade date), with their figures and status."""
     from backoffice.trades.queries import list_allocations, list_trades
 
-    day = _required_date(date, "--date") if date is not None else None
-    store = _context(ctx).store()
+    day = required_date(date, "--date") if date is not None else None
+    store = cli_context(ctx).store()
     rows = list_allocations(store, day) if allocations else list_trades(store, day)
     if json:
         print_json(rows)
@@ -178,7 +162,7 @@ def trades_quarantine(
     """Messages refused by import, allocation or affirmation: raw text, file, line, reasons."""
     from backoffice.trades.service import quarantined
 
-    items = quarantined(_context(ctx).store(), include_resolved=all_items)
+    items = quarantined(cli_context(ctx).store(), include_resolved=all_items)
     if json:
         print_json(
             [
@@ -220,7 +204,7 @@ def trades_resubmit(
     from backoffice.trades import post_trade_service as post_trade
     from backoffice.trades.service import import_executions, mark_resolved, quarantine_item
 
-    context = _context(ctx)
+    context = cli_context(ctx)
     store = context.store()
     item = quarantine_item(store, item_id)
     if item.resolved:
@@ -266,7 +250,7 @@ def trades_allocate(
     from backoffice.formats.allocations import read_allocations
     from backoffice.trades.post_trade_service import allocate
 
-    context = _context(ctx)
+    context = cli_context(ctx)
     result = allocate(context.store(), read_allocations(file), actor=context.actor)
     if json:
         print_json(
@@ -299,8 +283,8 @@ def trades_confirm(
     (HTML and PDF) per allocation."""
     from backoffice.trades.post_trade_service import confirm, write_confirmations
 
-    context = _context(ctx)
-    day = _required_date(date, "--date")
+    context = cli_context(ctx)
+    day = required_date(date, "--date")
     details = confirm(context.store(), day, actor=context.actor)
     paths = write_confirmations(details, output, day, pdf=pdf)
     stderr.print(f"{len(details)} confirmations for {day}: {len(paths)} files in {output}")
@@ -322,7 +306,7 @@ def trades_affirm(
     from backoffice.trades.model import Affirmation, AffirmationStatus
     from backoffice.trades.post_trade_service import affirm
 
-    context = _context(ctx)
+    context = cli_context(ctx)
     items: Any
     if file is not None:
         from backoffice.formats.affirmations import read_affirmations
@@ -363,7 +347,7 @@ def trades_unaffirmed(
     """What is not affirmed by the end of trade date (SEC Rule 15c6-2)."""
     from backoffice.trades.post_trade_service import unaffirmed
 
-    rows = unaffirmed(_context(ctx).store(), _required_date(date, "--date"))
+    rows = unaffirmed(cli_context(ctx).store(), required_date(date, "--date"))
     if json:
         print_json(rows)
         return
@@ -380,7 +364,7 @@ def trades_verify(ctx: typer.Context) -> None:
     """Prove the books tie out to the trades; exit 1 naming every difference."""
     from backoffice.trades.verify import verify_trades
 
-    problems = verify_trades(_context(ctx).store())
+    problems = verify_trades(cli_context(ctx).store())
     if problems:
         raise ProblemError(*problems)
     stderr.print("trades verified: every allocation is booked exactly once, as its figures say")

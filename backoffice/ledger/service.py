@@ -169,6 +169,29 @@ def _raw_line(raws: dict[int, str], request: EntryRequest) -> str | None:
     return raws.get(request.source.line or 0)
 
 
+def quarantine_one(
+    store: Store,
+    kind: str,
+    source: Source,
+    raw: str,
+    problems: Sequence[Problem],
+    *,
+    actor: str,
+) -> None:
+    """Quarantine one refused message in a transaction of its own, with an audit record: for
+    services that apply messages one at a time (allocations, affirmations, statuses)."""
+    with store.write() as connection:
+        repository = LedgerRepository(connection)
+        rejected = Rejected(source.file or "", source.line or 0, raw, tuple(problems))
+        repository.quarantine([quarantine_row(rejected, kind)])
+        repository.append_audit(
+            now_us(),
+            actor,
+            kind,
+            orjson.dumps({"quarantined": 1, "file": source.file, "line": source.line}).decode(),
+        )
+
+
 def quarantine_row(item: Rejected, command: str) -> dict[str, object]:
     """A quarantine table row: the raw input, where it came from, and every reason."""
     return {

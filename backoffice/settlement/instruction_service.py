@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
-from backoffice.ledger.service import Rejected, post_in_transaction, quarantine_row
+from backoffice.ledger.service import post_in_transaction, quarantine_one
 from backoffice.money import format_amount, parse_amount
 from backoffice.refdata import calendars
 from backoffice.settlement.model import (
@@ -83,7 +83,7 @@ def _ssis(connection: sa.Connection) -> dict[tuple[str, str], SettlementParty]:
     }
 
 
-def _obligations(connection: sa.Connection, where: Any) -> list[Any]:
+def obligation_rows(connection: sa.Connection, where: Any) -> list[Any]:
     o, p, s, c = schema.obligations, schema.parties, schema.assets, schema.assets.alias("ccy")
     return list(
         connection.execute(
@@ -160,7 +160,7 @@ def instruct(store: Store, day: dt.date, *, actor: str) -> InstructResult:
             .join(t, t.c.trade_id == ot.c.trade_id)
             .where(t.c.status.not_in(SETTLING_TRADES))
         )
-        for row in _obligations(
+        for row in obligation_rows(
             connection,
             sa.and_(
                 o.c.settlement_date == day,
@@ -191,7 +191,7 @@ def instruct(store: Store, day: dt.date, *, actor: str) -> InstructResult:
                 .values(status="cancelled", reason="a trade of it was cancelled or corrected")
             )
             result.cancelled.append(cancel)
-        for row in _obligations(
+        for row in obligation_rows(
             connection, sa.and_(o.c.settlement_date == day, o.c.status == "open")
         ):
             firm = ssis.get((firm_code, row.market))
@@ -222,7 +222,7 @@ def instruct(store: Store, day: dt.date, *, actor: str) -> InstructResult:
             result.new.append(instruction)
         result.exceptions = [
             {"obligation_id": row.obligation_id, "status": row.status, "reason": row.reason}
-            for row in _obligations(
+            for row in obligation_rows(
                 connection, sa.and_(o.c.settlement_date == day, o.c.status == "exception")
             )
         ]
@@ -232,7 +232,7 @@ def instruct(store: Store, day: dt.date, *, actor: str) -> InstructResult:
             .where(o.c.settlement_date == day)
             .order_by(si.c.id)
         ).all():
-            (obligation,) = _obligations(connection, o.c.obligation_id == row.obligation_id)
+            (obligation,) = obligation_rows(connection, o.c.obligation_id == row.obligation_id)
             function = InstructionFunction(row.function)
             firm = ssis.get((firm_code, row.market))
             counterparty = ssis.get((obligation.counterparty, row.market))
@@ -334,7 +334,7 @@ def apply_statuses(store: Store, items: Iterable[Any], *, actor: str) -> StatusS
     for item in items:
         summary.received += 1
         if not isinstance(item, StatusAdvice):
-            _quarantine(store, item.source, item.raw, item.problems, actor)
+            quarantine_one(store, STATUS_KIND, item.source, item.raw, item.problems, actor=actor)
             summary.quarantined += 1
             summary.problems.extend(item.problems)
             continue
@@ -342,7 +342,7 @@ def apply_statuses(store: Store, items: Iterable[Any], *, actor: str) -> StatusS
             with store.write() as connection:
                 outcome = _apply(connection, item, actor)
         except _Refused as refused:
-            _quarantine(store, item.source, item.raw, refused.problems, actor)
+            quarantine_one(store, STATUS_KIND, item.source, item.raw, refused.problems, actor=actor)
             summary.quarantined += 1
             summary.problems.extend(refused.problems)
             continue
@@ -352,23 +352,6 @@ def apply_statuses(store: Store, items: Iterable[Any], *, actor: str) -> StatusS
             summary.applied += 1
             summary.settled += outcome == "settled"
     return summary
-
-
-def _quarantine(
-    store: Store, source: Source, raw: str, problems: Sequence[Problem], actor: str
-) -> None:
-    with store.write() as connection:
-        repository = LedgerRepository(connection)
-        repository.quarantine(
-            [
-                quarantine_row(
-                    Rejected(source.file or "", source.line or 0, raw, tuple(problems)), STATUS_KIND
-                )
-            ]
-        )
-        repository.append_audit(
-            now_us(), actor, STATUS_KIND, orjson.dumps({"quarantined": 1}).decode()
-        )
 
 
 def _apply(connection: sa.Connection, advice: StatusAdvice, actor: str) -> str:
@@ -384,7 +367,7 @@ def _apply(connection: sa.Connection, advice: StatusAdvice, actor: str) -> str:
         raise _Refused(
             [Problem("unknown_instruction", f"no instruction {advice.reference!r} of ours", where)]
         )
-    (obligation,) = _obligations(connection, o.c.obligation_id == instruction.obligation_id)
+    (obligation,) = obligation_rows(connection, o.c.obligation_id == instruction.obligation_id)
     if obligation.status in ("settled", "cancelled"):
         raise _Refused(
             [
@@ -583,7 +566,7 @@ def fails(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
     of their market, bucket, reason (the latest status), what is still due."""
     o = schema.obligations
     with store.read() as connection:
-        rows = _obligations(
+        rows = obligation_rows(
             connection,
             # An exception was never instructed: past its date, it fails all the same.
             sa.and_(o.c.settlement_date < as_of, o.c.status.in_((*LIVE_OBLIGATION, "exception"))),

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from backoffice.refdata import calendars
-from backoffice.settlement.instruction_service import _obligations
+from backoffice.settlement.instruction_service import obligation_rows
 from backoffice.settlement.model import Direction
 from backoffice.settlement.penalties import (
     CentralBankRate,
@@ -67,7 +67,7 @@ def month_penalties(
     last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     o, sm = schema.obligations, schema.settlement_messages
     with store.read() as connection:
-        rows = _obligations(
+        rows = obligation_rows(
             connection,
             sa.and_(
                 o.c.market.in_(sorted(CSDR_MARKETS)),

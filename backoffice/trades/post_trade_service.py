@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest
-from backoffice.ledger.service import Rejected, post_in_transaction, quarantine_row
+from backoffice.ledger.service import post_in_transaction, quarantine_one
 from backoffice.money import format_amount, parse_amount
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -74,23 +74,6 @@ class _Refused(Exception):
         self.problems = tuple(problems)
 
 
-def _quarantine(
-    store: Store, kind: str, source: Source, raw: str, problems: Sequence[Problem], actor: str
-) -> None:
-    with store.write() as connection:
-        repository = LedgerRepository(connection)
-        repository.quarantine(
-            [
-                quarantine_row(
-                    Rejected(source.file or "", source.line or 0, raw, tuple(problems)), kind
-                )
-            ]
-        )
-        repository.append_audit(
-            now_us(), actor, kind, orjson.dumps({"quarantined": 1, "line": source.line}).decode()
-        )
-
-
 # --- Allocation -------------------------------------------------------------------------------
 
 
@@ -103,7 +86,7 @@ def allocate(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSumm
     for item in items:
         summary.received += 1
         if not isinstance(item, AllocationInstruction):
-            _quarantine(store, ALLOCATE_KIND, item.source, item.raw, item.problems, actor)
+            quarantine_one(store, ALLOCATE_KIND, item.source, item.raw, item.problems, actor=actor)
             summary.quarantined += 1
             summary.problems.extend(item.problems)
             continue
@@ -111,7 +94,9 @@ def allocate(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSumm
             with store.write() as connection:
                 done = _apply_instruction(connection, item, refdata, actor)
         except _Refused as refused:
-            _quarantine(store, ALLOCATE_KIND, item.source, item.raw, refused.problems, actor)
+            quarantine_one(
+                store, ALLOCATE_KIND, item.source, item.raw, refused.problems, actor=actor
+            )
             summary.quarantined += 1
             summary.problems.extend(refused.problems)
             continue
@@ -639,7 +624,7 @@ def affirm(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSummar
     for item in items:
         summary.received += 1
         if not isinstance(item, Affirmation):
-            _quarantine(store, AFFIRM_KIND, item.source, item.raw, item.problems, actor)
+            quarantine_one(store, AFFIRM_KIND, item.source, item.raw, item.problems, actor=actor)
             summary.quarantined += 1
             summary.problems.extend(item.problems)
             continue
@@ -719,7 +704,7 @@ def affirm(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSummar
                 )
                 summary.done += 1
         except _Refused as refused:
-            _quarantine(store, AFFIRM_KIND, item.source, item.raw, refused.problems, actor)
+            quarantine_one(store, AFFIRM_KIND, item.source, item.raw, refused.problems, actor=actor)
             summary.quarantined += 1
             summary.problems.extend(refused.problems)
     return summary
