@@ -1,0 +1,330 @@
+"""The matching engine: statement items against book items, columnar with Polars.
+
+Inputs (one account at a time, or many: `account` is part of every key):
+
+    statement: id (i64), account (str), amount_minor (i64), value_date (date),
+               refs (list[str]: every reference the bank gave)
+    books:     id (i64), account (str), amount_minor (i64), value_date (date), reference (str)
+
+Both sides are signed the same way: positive = money (or securities) into the account.
+
+Rules, in order; each takes only what the earlier ones left:
+1. exact: a shared reference, the same amount and the same value date;
+2. tolerance: a shared reference, the amount within the account's tolerance (absolute minor
+   units or basis points, the larger) and the value date within n days;
+3. one-to-many: one statement line against several book items of one reference that sum to
+   it (within the tolerance), all within the group window of the line's date;
+4. many-to-one: several statement lines of one reference against one book item, likewise;
+5. many-to-many: every remaining item of both sides sharing one reference, when the sums agree.
+
+Deterministic: where several pairs compete, items pair in the order of their ids (the k-th
+statement line of a key with the k-th book item of that key), so the same inputs always give
+the same matches. What is left is classified as breaks by `classify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from backoffice.errors import invariant
+from backoffice.recon.model import BreakType, MatchingRules, MatchRule
+
+STATEMENT_SCHEMA = {
+    "id": pl.Int64,
+    "account": pl.String,
+    "amount_minor": pl.Int64,
+    "value_date": pl.Date,
+    "refs": pl.List(pl.String),
+}
+BOOKS_SCHEMA = {
+    "id": pl.Int64,
+    "account": pl.String,
+    "amount_minor": pl.Int64,
+    "value_date": pl.Date,
+    "reference": pl.String,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """`pairs`: match (i64), rule (str), side ("statement" | "books"), id (i64): every item
+    matched, grouped by match number. `statement` and `books`: what is left."""
+
+    pairs: pl.DataFrame
+    statement: pl.DataFrame
+    books: pl.DataFrame
+
+
+def _exploded(statement: pl.DataFrame) -> pl.DataFrame:
+    return (
+        statement.explode("refs")
+        .rename({"refs": "reference"})
+        .filter(pl.col("reference").is_not_null() & (pl.col("reference") != ""))
+        .unique(["id", "reference"], keep="first", maintain_order=True)
+    )
+
+
+def _one_to_one(statement: pl.DataFrame, books: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Pairs (s_id, b_id) equal on `keys`, the k-th of each side with the k-th of the other,
+    each item used once (a statement line may carry several references: its first match by
+    id order wins)."""
+    left = (
+        _exploded(statement)
+        .sort("id")
+        .with_columns(pl.int_range(pl.len()).over(keys).alias("_k"))
+        .select(*keys, "_k", pl.col("id").alias("s_id"))
+    )
+    right = (
+        books.sort("id")
+        .with_columns(pl.int_range(pl.len()).over(keys).alias("_k"))
+        .select(*keys, "_k", pl.col("id").alias("b_id"))
+    )
+    candidates = left.join(right, on=[*keys, "_k"], how="inner").select("s_id", "b_id")
+    # A line matched under two of its references keeps the first (lowest book id).
+    return (
+        candidates.sort("s_id", "b_id")
+        .unique("s_id", keep="first", maintain_order=True)
+        .unique("b_id", keep="first", maintain_order=True)
+    )
+
+
+def _within(rules: MatchingRules) -> pl.Expr:
+    difference = (pl.col("amount_minor") - pl.col("amount_minor_right")).abs()
+    relative = pl.col("amount_minor").abs() * rules.amount_tolerance_bps // 10_000
+    allowed = pl.max_horizontal(pl.lit(rules.amount_tolerance_minor), relative)
+    days = (pl.col("value_date") - pl.col("value_date_right")).dt.total_days().abs()
+    return (difference <= allowed) & (days <= rules.date_tolerance_days)
+
+
+def _tolerance(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) -> pl.DataFrame:
+    candidates = (
+        _exploded(statement)
+        .join(books, on=["account", "reference"], how="inner")
+        .filter(_within(rules))
+        .with_columns(
+            (pl.col("amount_minor") - pl.col("amount_minor_right")).abs().alias("_da"),
+            (pl.col("value_date") - pl.col("value_date_right")).dt.total_days().abs().alias("_dd"),
+        )
+        .select(pl.col("id").alias("s_id"), pl.col("id_right").alias("b_id"), "_da", "_dd")
+    )
+    # Closest first, then by ids: a greedy assignment, the same on every run.
+    return (
+        candidates.sort("_da", "_dd", "s_id", "b_id")
+        .unique("s_id", keep="first", maintain_order=True)
+        .unique("b_id", keep="first", maintain_order=True)
+        .select("s_id", "b_id")
+    )
+
+
+def _groups(
+    one: pl.DataFrame,
+    many: pl.DataFrame,
+    rules: MatchingRules,
+    one_key: str,
+    many_key: str,
+) -> pl.DataFrame:
+    """(one_id, many_id) rows: each `one` item against all `many` items of one reference whose
+    sum equals it within the tolerance, all within the group window of its date."""
+    sums = many.group_by("account", "reference").agg(
+        pl.col("amount_minor").sum(),
+        pl.col("value_date").min().alias("first_date"),
+        pl.col("value_date").max().alias("last_date"),
+        pl.col("id").alias("ids"),
+        pl.len().alias("count"),
+    )
+    window = rules.group_window_days
+    joined = (
+        one.join(sums.filter(pl.col("count") > 1), on=["account", "reference"], how="inner")
+        .filter(
+            (pl.col("amount_minor") - pl.col("amount_minor_right")).abs()
+            <= pl.max_horizontal(
+                pl.lit(rules.amount_tolerance_minor),
+                pl.col("amount_minor").abs() * rules.amount_tolerance_bps // 10_000,
+            )
+        )
+        .filter(
+            ((pl.col("value_date") - pl.col("first_date")).dt.total_days().abs() <= window)
+            & ((pl.col("value_date") - pl.col("last_date")).dt.total_days().abs() <= window)
+        )
+        .sort("id")
+        .unique(["account", "reference"], keep="first", maintain_order=True)
+        .unique("id", keep="first", maintain_order=True)
+    )
+    return joined.select(pl.col("id").alias(one_key), pl.col("ids").alias(many_key)).explode(
+        many_key
+    )
+
+
+def _many_to_many(
+    statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules
+) -> pl.DataFrame:
+    """(reference, s_ids, b_ids) for references whose remaining items, more than one on at
+    least one side and all within the group window, sum equally (a lone pair that only shares
+    a reference is not a match: its date or amount differs, which is a break to see)."""
+    lines = _exploded(statement).unique("id", keep="first", maintain_order=True)
+
+    def sums(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
+        return frame.group_by("account", "reference").agg(
+            pl.col("amount_minor").sum().alias(f"{prefix}_sum"),
+            pl.col("id").alias(f"{prefix}_ids"),
+            pl.col("value_date").min().alias(f"{prefix}_first"),
+            pl.col("value_date").max().alias(f"{prefix}_last"),
+        )
+
+    both = sums(lines, "s").join(sums(books, "b"), on=["account", "reference"])
+    spread = (
+        pl.max_horizontal("s_last", "b_last") - pl.min_horizontal("s_first", "b_first")
+    ).dt.total_days()
+    return (
+        both.filter(
+            (pl.col("s_sum") == pl.col("b_sum"))
+            & (pl.col("s_ids").list.len() + pl.col("b_ids").list.len() > 2)
+            & (spread <= rules.group_window_days)
+        )
+        .select("reference", "s_ids", "b_ids")
+        .sort("reference")
+    )
+
+
+def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) -> Matched:
+    pieces: list[pl.DataFrame] = []
+    next_match = 0
+
+    def take(pairs: pl.DataFrame, rule: MatchRule, grouped_by: str) -> None:
+        """Record `pairs` (s_id, b_id) as matches, one match per value of `grouped_by`."""
+        nonlocal next_match, statement, books
+        if pairs.height == 0:
+            return
+        numbered = pairs.with_columns(
+            (pl.col(grouped_by).rank("dense").cast(pl.Int64) - 1 + next_match).alias("match")
+        )
+        next_match = int(numbered["match"].max() or 0) + 1  # type: ignore[arg-type]
+        pieces.append(
+            pl.concat(
+                [
+                    numbered.select(
+                        "match", pl.lit("statement").alias("side"), pl.col("s_id").alias("id")
+                    ),
+                    numbered.select(
+                        "match", pl.lit("books").alias("side"), pl.col("b_id").alias("id")
+                    ),
+                ]
+            )
+            .unique(["side", "id"], keep="first", maintain_order=True)
+            .with_columns(pl.lit(rule.value).alias("rule"))
+        )
+        statement = statement.filter(~pl.col("id").is_in(pairs["s_id"].implode()))
+        books = books.filter(~pl.col("id").is_in(pairs["b_id"].implode()))
+
+    for rule in rules.rules:
+        if rule is MatchRule.EXACT:
+            take(
+                _one_to_one(
+                    statement, books, ["account", "reference", "amount_minor", "value_date"]
+                ),
+                rule,
+                "s_id",
+            )
+        elif rule is MatchRule.TOLERANCE:
+            take(_tolerance(statement, books, rules), rule, "s_id")
+        elif rule is MatchRule.ONE_TO_MANY:
+            lines = _exploded(statement).sort("id")
+            take(_groups(lines, books, rules, "s_id", "b_id"), rule, "s_id")
+        elif rule is MatchRule.MANY_TO_ONE:
+            lines = _exploded(statement)
+            grouped = _groups(books.sort("id"), lines, rules, "b_id", "s_id")
+            take(grouped.unique("s_id", keep="first", maintain_order=True), rule, "b_id")
+        elif rule is MatchRule.MANY_TO_MANY:
+            groups = _many_to_many(statement, books, rules)
+            pairs = (
+                groups.explode("s_ids").explode("b_ids").rename({"s_ids": "s_id", "b_ids": "b_id"})
+            )
+            take(pairs.unique(["s_id", "b_id"], maintain_order=True), rule, "reference")
+    empty = pl.DataFrame(
+        schema={"match": pl.Int64, "side": pl.String, "id": pl.Int64, "rule": pl.String}
+    )
+    pairs = pl.concat(pieces) if pieces else empty
+    invariant(
+        pairs.filter(pl.col("side") == "statement")["id"].n_unique()
+        == pairs.filter(pl.col("side") == "statement").height,
+        "matching: a statement line was matched twice",
+    )
+    invariant(
+        pairs.filter(pl.col("side") == "books")["id"].n_unique()
+        == pairs.filter(pl.col("side") == "books").height,
+        "matching: a book item was matched twice",
+    )
+    return Matched(pairs, statement, books)
+
+
+def classify(matched: Matched, original_statement: pl.DataFrame) -> pl.DataFrame:
+    """Breaks from what matching left: side, id, type, account, amount_minor, value_date,
+    reference. A leftover pair sharing a reference is an amount difference (amounts differ
+    beyond tolerance) or a date difference (dates differ beyond tolerance), reported once, on
+    the statement line; a statement line identical to a matched one (same reference, amount
+    and date) is a duplicate; the rest are missing in the books (statement lines) or missing
+    in the statement (book items)."""
+    statement, books = matched.statement, matched.books
+    lines = _exploded(statement)
+    related = (
+        lines.join(books, on=["account", "reference"], how="inner")
+        .sort("id", "id_right")
+        .unique("id", keep="first", maintain_order=True)
+        .unique("id_right", keep="first", maintain_order=True)
+        .with_columns(
+            pl.when(pl.col("amount_minor") != pl.col("amount_minor_right"))
+            .then(pl.lit(BreakType.AMOUNT_DIFFERENCE.value))
+            .otherwise(pl.lit(BreakType.DATE_DIFFERENCE.value))
+            .alias("type")
+        )
+    )
+    differences = related.select(
+        pl.lit("statement").alias("side"),
+        "id",
+        "type",
+        "account",
+        "amount_minor",
+        "value_date",
+        "reference",
+        pl.col("id_right").alias("other_id"),
+    )
+    left_lines = statement.filter(~pl.col("id").is_in(differences["id"].implode()))
+    left_books = books.filter(~pl.col("id").is_in(related["id_right"].implode()))
+    first_ref = left_lines.with_columns(pl.col("refs").list.first().alias("reference"))
+    # A leftover line the same as another line (reference, amount, date): a duplicate.
+    key = ["account", "reference", "amount_minor", "value_date"]
+    all_lines = _exploded(original_statement).unique("id", keep="first")
+    dupes = (
+        first_ref.join(all_lines.select(*key, pl.col("id").alias("twin")), on=key)
+        .filter(pl.col("twin") < pl.col("id"))
+        .select("id")
+        .unique()
+    )
+    typed_lines = first_ref.with_columns(
+        pl.when(pl.col("id").is_in(dupes["id"].implode()))
+        .then(pl.lit(BreakType.DUPLICATE.value))
+        .otherwise(pl.lit(BreakType.MISSING_IN_BOOKS.value))
+        .alias("type")
+    ).select(
+        pl.lit("statement").alias("side"),
+        "id",
+        "type",
+        "account",
+        "amount_minor",
+        "value_date",
+        "reference",
+        pl.lit(None, pl.Int64).alias("other_id"),
+    )
+    typed_books = left_books.select(
+        pl.lit("books").alias("side"),
+        "id",
+        pl.lit(BreakType.MISSING_IN_STATEMENT.value).alias("type"),
+        "account",
+        "amount_minor",
+        "value_date",
+        "reference",
+        pl.lit(None, pl.Int64).alias("other_id"),
+    )
+    return pl.concat([differences, typed_lines, typed_books]).sort("side", "id")
