@@ -55,39 +55,51 @@ class Matched:
     pairs: pl.DataFrame
     statement: pl.DataFrame
     books: pl.DataFrame
+    lines: pl.DataFrame  # every statement line, one row per reference (for `classify`)
 
 
 def _exploded(statement: pl.DataFrame) -> pl.DataFrame:
+    """One row per (statement line, reference). The readers give each line's references
+    without repeats, so no de-duplication is paid for here."""
     return (
         statement.explode("refs")
         .rename({"refs": "reference"})
         .filter(pl.col("reference").is_not_null() & (pl.col("reference") != ""))
-        .unique(["id", "reference"], keep="first", maintain_order=True)
     )
 
 
 def _one_to_one(statement: pl.DataFrame, books: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Pairs (s_id, b_id) equal on `keys`, the k-th of each side with the k-th of the other,
-    each item used once (a statement line may carry several references: its first match by
-    id order wins)."""
-    left = (
-        _exploded(statement)
-        .sort("id")
-        .with_columns(pl.int_range(pl.len()).over(keys).alias("_k"))
-        .select(*keys, "_k", pl.col("id").alias("s_id"))
+    """Pairs (s_id, b_id) equal on `keys`, each item used once. Where a key has several items
+    on a side, the k-th statement line of the key (by id) pairs with the k-th book item; a
+    line matching under two of its references keeps its first pair (lowest book id). Only
+    those few ambiguous keys pay for the ranking: the rest is one hash join."""
+    candidates = statement.select(*keys, pl.col("id").alias("s_id")).join(
+        books.select(*keys, pl.col("id").alias("b_id")), on=keys, how="inner"
     )
-    right = (
-        books.sort("id")
-        .with_columns(pl.int_range(pl.len()).over(keys).alias("_k"))
-        .select(*keys, "_k", pl.col("id").alias("b_id"))
-    )
-    candidates = left.join(right, on=[*keys, "_k"], how="inner").select("s_id", "b_id")
-    # A line matched under two of its references keeps the first (lowest book id).
-    return (
-        candidates.sort("s_id", "b_id")
-        .unique("s_id", keep="first", maintain_order=True)
-        .unique("b_id", keep="first", maintain_order=True)
-    )
+    ambiguous = pl.col("s_id").is_duplicated() | pl.col("b_id").is_duplicated()
+    clear = candidates.filter(~ambiguous).select("s_id", "b_id")
+    contested = candidates.filter(ambiguous)
+    if contested.height:
+        ranked_s = (
+            contested.select(*keys, "s_id")
+            .unique()
+            .with_columns(pl.col("s_id").rank("ordinal").over(keys).alias("_k"))
+        )
+        ranked_b = (
+            contested.select(*keys, "b_id")
+            .unique()
+            .with_columns(pl.col("b_id").rank("ordinal").over(keys).alias("_k"))
+        )
+        settled = (
+            ranked_s.join(ranked_b, on=[*keys, "_k"])
+            .select("s_id", "b_id")
+            .sort("s_id", "b_id")
+            .unique("s_id", keep="first", maintain_order=True)
+            .unique("b_id", keep="first", maintain_order=True)
+        )
+        # Items in a contested row appear in no clear row: the two sets are disjoint.
+        clear = pl.concat([clear, settled])
+    return clear
 
 
 def _within(rules: MatchingRules) -> pl.Expr:
@@ -100,8 +112,7 @@ def _within(rules: MatchingRules) -> pl.Expr:
 
 def _tolerance(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) -> pl.DataFrame:
     candidates = (
-        _exploded(statement)
-        .join(books, on=["account", "reference"], how="inner")
+        statement.join(books, on=["account", "reference"], how="inner")
         .filter(_within(rules))
         .with_columns(
             (pl.col("amount_minor") - pl.col("amount_minor_right")).abs().alias("_da"),
@@ -163,7 +174,7 @@ def _many_to_many(
     """(reference, s_ids, b_ids) for references whose remaining items, more than one on at
     least one side and all within the group window, sum equally (a lone pair that only shares
     a reference is not a match: its date or amount differs, which is a break to see)."""
-    lines = _exploded(statement).unique("id", keep="first", maintain_order=True)
+    lines = statement.unique("id", keep="first", maintain_order=True)
 
     def sums(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
         return frame.group_by("account", "reference").agg(
@@ -191,10 +202,12 @@ def _many_to_many(
 def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) -> Matched:
     pieces: list[pl.DataFrame] = []
     next_match = 0
+    all_lines = _exploded(statement)
+    lines = all_lines
 
     def take(pairs: pl.DataFrame, rule: MatchRule, grouped_by: str) -> None:
         """Record `pairs` (s_id, b_id) as matches, one match per value of `grouped_by`."""
-        nonlocal next_match, statement, books
+        nonlocal next_match, statement, books, lines
         if pairs.height == 0:
             return
         numbered = pairs.with_columns(
@@ -215,29 +228,27 @@ def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) ->
             .unique(["side", "id"], keep="first", maintain_order=True)
             .with_columns(pl.lit(rule.value).alias("rule"))
         )
-        statement = statement.filter(~pl.col("id").is_in(pairs["s_id"].implode()))
+        taken = pairs["s_id"].implode()
+        statement = statement.filter(~pl.col("id").is_in(taken))
+        lines = lines.filter(~pl.col("id").is_in(taken))
         books = books.filter(~pl.col("id").is_in(pairs["b_id"].implode()))
 
     for rule in rules.rules:
         if rule is MatchRule.EXACT:
             take(
-                _one_to_one(
-                    statement, books, ["account", "reference", "amount_minor", "value_date"]
-                ),
+                _one_to_one(lines, books, ["account", "reference", "amount_minor", "value_date"]),
                 rule,
                 "s_id",
             )
         elif rule is MatchRule.TOLERANCE:
-            take(_tolerance(statement, books, rules), rule, "s_id")
+            take(_tolerance(lines, books, rules), rule, "s_id")
         elif rule is MatchRule.ONE_TO_MANY:
-            lines = _exploded(statement).sort("id")
-            take(_groups(lines, books, rules, "s_id", "b_id"), rule, "s_id")
+            take(_groups(lines.sort("id"), books, rules, "s_id", "b_id"), rule, "s_id")
         elif rule is MatchRule.MANY_TO_ONE:
-            lines = _exploded(statement)
             grouped = _groups(books.sort("id"), lines, rules, "b_id", "s_id")
             take(grouped.unique("s_id", keep="first", maintain_order=True), rule, "b_id")
         elif rule is MatchRule.MANY_TO_MANY:
-            groups = _many_to_many(statement, books, rules)
+            groups = _many_to_many(lines, books, rules)
             pairs = (
                 groups.explode("s_ids").explode("b_ids").rename({"s_ids": "s_id", "b_ids": "b_id"})
             )
@@ -256,10 +267,10 @@ def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) ->
         == pairs.filter(pl.col("side") == "books").height,
         "matching: a book item was matched twice",
     )
-    return Matched(pairs, statement, books)
+    return Matched(pairs, statement, books, all_lines)
 
 
-def classify(matched: Matched, original_statement: pl.DataFrame) -> pl.DataFrame:
+def classify(matched: Matched) -> pl.DataFrame:
     """Breaks from what matching left: side, id, type, account, amount_minor, value_date,
     reference. A leftover pair sharing a reference is an amount difference (amounts differ
     beyond tolerance) or a date difference (dates differ beyond tolerance), reported once, on
@@ -295,7 +306,7 @@ def classify(matched: Matched, original_statement: pl.DataFrame) -> pl.DataFrame
     first_ref = left_lines.with_columns(pl.col("refs").list.first().alias("reference"))
     # A leftover line the same as another line (reference, amount, date): a duplicate.
     key = ["account", "reference", "amount_minor", "value_date"]
-    all_lines = _exploded(original_statement).unique("id", keep="first")
+    all_lines = matched.lines
     dupes = (
         first_ref.join(all_lines.select(*key, pl.col("id").alias("twin")), on=key)
         .filter(pl.col("twin") < pl.col("id"))
