@@ -473,11 +473,13 @@ def demo(
 
 
 def _register_subcommands() -> None:
+    from backoffice.cli.recon import recon_app
     from backoffice.cli.settlement import settlement_app
     from backoffice.cli.trades import trades_app
 
     app.add_typer(trades_app, name="trades")
     app.add_typer(settlement_app, name="settlement")
+    app.add_typer(recon_app, name="recon")
 
 
 _register_subcommands()

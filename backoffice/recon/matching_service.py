@@ -31,19 +31,19 @@ import polars as pl
 from backoffice.errors import invariant
 from backoffice.recon.model import BreakType, MatchingRules, MatchRule
 
-STATEMENT_SCHEMA = {
-    "id": pl.Int64,
-    "account": pl.String,
-    "amount_minor": pl.Int64,
-    "value_date": pl.Date,
-    "refs": pl.List(pl.String),
+STATEMENT_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "account": pl.String(),
+    "amount_minor": pl.Int64(),
+    "value_date": pl.Date(),
+    "refs": pl.List(pl.String()),
 }
-BOOKS_SCHEMA = {
-    "id": pl.Int64,
-    "account": pl.String,
-    "amount_minor": pl.Int64,
-    "value_date": pl.Date,
-    "reference": pl.String,
+BOOKS_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "account": pl.String(),
+    "amount_minor": pl.Int64(),
+    "value_date": pl.Date(),
+    "reference": pl.String(),
 }
 
 
@@ -254,7 +254,7 @@ def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) ->
             )
             take(pairs.unique(["s_id", "b_id"], maintain_order=True), rule, "reference")
     empty = pl.DataFrame(
-        schema={"match": pl.Int64, "side": pl.String, "id": pl.Int64, "rule": pl.String}
+        schema={"match": pl.Int64, "side": pl.String, "id": pl.Int64(), "rule": pl.String}
     )
     pairs = pl.concat(pieces) if pieces else empty
     invariant(

@@ -287,3 +287,108 @@ settlement_messages = sa.Table(
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("received_at_us", sa.BigInteger, nullable=False),
 )
+
+statements = sa.Table(
+    "statements",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("statement_id", sa.String(80), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("opening_balance_minor", sa.BigInteger, nullable=False),
+    sa.Column("opening_date", sa.Date, nullable=False),
+    sa.Column("closing_balance_minor", sa.BigInteger, nullable=False),
+    sa.Column("closing_date", sa.Date, nullable=False),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("source_file", sa.Text, nullable=False),
+    sa.Column("imported_at_us", sa.BigInteger, nullable=False),
+)
+
+statement_lines = sa.Table(
+    "statement_lines",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("statement_row", Id, nullable=False),
+    sa.Column("line_no", sa.Integer, nullable=False),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("value_date", sa.Date, nullable=False),
+    sa.Column("booking_date", sa.Date),
+    sa.Column("references_json", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("source_line", sa.Integer),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("matched", sa.Boolean, nullable=False),
+)
+
+holdings = sa.Table(
+    "holdings",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("statement_id", sa.String(80), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("isin", sa.String(12), nullable=False),
+    sa.Column("quantity", sa.String(40), nullable=False),
+    sa.Column("source_file", sa.Text, nullable=False),
+)
+
+recon_matches = sa.Table(
+    "recon_matches",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("match_no", sa.BigInteger, nullable=False),
+    sa.Column("rule", sa.String(16), nullable=False),
+    sa.Column("side", sa.String(9), nullable=False),
+    sa.Column("item_id", Id, nullable=False),
+    sa.Column("matched_at_us", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+)
+
+breaks = sa.Table(
+    "breaks",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("break_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("type", sa.String(24), nullable=False),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("side", sa.String(9), nullable=False),
+    sa.Column("item_id", Id),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("value_date", sa.Date, nullable=False),
+    sa.Column("reference", sa.String(140)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("opened_on", sa.Date, nullable=False),
+    sa.Column("resolved_at_us", sa.BigInteger),
+    sa.Column("resolution", sa.Text),
+)
+
+break_events = sa.Table(
+    "break_events",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("break_id", sa.String(40), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+corrections = sa.Table(
+    "corrections",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("break_id", sa.String(40), nullable=False),
+    sa.Column("proposed_by", sa.String(200), nullable=False),
+    sa.Column("proposed_at_us", sa.BigInteger, nullable=False),
+    sa.Column("postings_json", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("approved_by", sa.String(200)),
+    sa.Column("decided_at_us", sa.BigInteger),
+    sa.Column("entry_key", sa.String(200)),
+)

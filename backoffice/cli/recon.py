@@ -1,0 +1,256 @@
+"""`backoffice recon ...`: statements in, matching, breaks and their resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from backoffice.cli.options import JsonOption, cli_context, required_date
+from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.errors import Problem, ProblemError, Source
+
+recon_app = typer.Typer(
+    help="Reconciliation: statements, matching, breaks, corrections.", no_args_is_help=True
+)
+resolve_app = typer.Typer(help="Resolve breaks: match by hand, or correct under maker-checker.")
+recon_app.add_typer(resolve_app, name="resolve")
+
+
+def _sniff(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4096)
+    except OSError as error:
+        raise ProblemError(
+            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(str(path)))
+        ) from error
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<"):
+        if b"semt.002" in head:
+            return "semt.002"
+        return "camt.053"
+    if text.startswith((b"{1:", b":20:", b":16R:")) or b"\n:20:" in head or b"\r\n:20:" in head:
+        return (
+            "mt535"
+            if b"{2:I535" in head or b"{2:O535" in head or b":16R:SUBSAFE" in head
+            else "mt940"
+        )
+    first_line = text.split(b"\n", 1)[0].lower()
+    return "holdings_csv" if b"isin" in first_line else "csv"
+
+
+def read_statement_file(path: Path) -> tuple[str, list[Any]]:
+    """(kind, statements) of a bank or custodian file, its format detected."""
+    kind = _sniff(path)
+    if kind == "camt.053":
+        from backoffice.formats.camt053 import read_camt053
+
+        return "bank", list(read_camt053(path))
+    if kind == "mt940":
+        from backoffice.formats.mt940 import read_mt940
+
+        return "bank", list(read_mt940(path))
+    if kind == "csv":
+        from backoffice.formats.statement_csv import read_statement_csv
+
+        return "bank", list(read_statement_csv(path))
+    from backoffice.formats.holdings import read_holdings
+
+    return "holdings", list(read_holdings(path))
+
+
+@recon_app.command("import")
+def recon_import(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="camt.053, MT940/950, CSV; semt.002, MT535")],
+    json: JsonOption = False,
+) -> None:
+    """Import bank statements and custodian holdings (format detected; all or nothing per file).
+    A statement imported twice is recognised and not doubled."""
+    from backoffice.recon.service import import_holdings, import_statements
+
+    context = cli_context(ctx)
+    results = []
+    for file in files:
+        kind, statements = read_statement_file(file)
+        if kind == "bank":
+            result = import_statements(
+                context.store(), statements, source_file=str(file), actor=context.actor
+            )
+            row = {
+                "file": str(file),
+                "statements": result.statements,
+                "lines": result.lines,
+                "existing": result.existing,
+                "balance_breaks": result.balance_breaks,
+            }
+        else:
+            count = import_holdings(
+                context.store(), statements, source_file=str(file), actor=context.actor
+            )
+            row = {"file": str(file), "holdings_statements": len(statements), "positions": count}
+        results.append(row)
+        if not json:
+            stderr.print(f"{file}: {row}", highlight=False)
+    if json:
+        print_json(results)
+
+
+@recon_app.command("statements")
+def recon_statements(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Imported bank statements with their balances and lines."""
+    from backoffice.recon.service import list_statements
+
+    rows = list_statements(cli_context(ctx).store())
+    if json:
+        print_json(rows)
+        return
+    table = Table("statement_id", "account", "format", "currency", "opening", "closing", "lines")
+    for row in rows:
+        table.add_row(
+            row["statement_id"], row["account"], row["format"], row["currency"],
+            row["opening_balance"], row["closing_balance"], str(len(row["lines"])),
+        )  # fmt: skip
+    stdout.print(table)
+
+
+@recon_app.command("run")
+def recon_run(
+    ctx: typer.Context,
+    date: Annotated[str, typer.Option("--date", help="reconcile up to this value date")],
+    account: Annotated[str | None, typer.Option("--account", help="one ledger account")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Match statements against the books; what is left becomes breaks."""
+    from backoffice.recon.service import reconcile_positions, run_recon
+
+    context = cli_context(ctx)
+    day = required_date(date, "--date")
+    result = run_recon(context.store(), day, actor=context.actor, account=account)
+    positions = reconcile_positions(context.store(), day, actor=context.actor)
+    breaks = result.breaks + positions
+    if json:
+        print_json({"matched": result.matched, "breaks": breaks, "closed": result.closed})
+        return
+    table = Table("break_id", "type", "account", "amount", "value_date", "reference")
+    for row in breaks:
+        table.add_row(
+            *(
+                str(row[c] or "")
+                for c in ("break_id", "type", "account", "amount", "value_date", "reference")
+            )
+        )
+    stdout.print(table)
+    stderr.print(
+        f"{result.matched} matches, {len(breaks)} breaks, {result.closed} earlier breaks cleared"
+    )
+
+
+@recon_app.command("breaks")
+def recon_breaks(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option("--status", help="open, investigating, resolved")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Breaks with their type, age, owner, status and history."""
+    from backoffice.recon.service import list_breaks
+
+    rows = list_breaks(cli_context(ctx).store(), status=status)
+    if json:
+        print_json(rows)
+        return
+    columns = [
+        "break_id",
+        "type",
+        "account",
+        "amount",
+        "value_date",
+        "reference",
+        "status",
+        "owner",
+        "age_days",
+    ]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
+    stdout.print(table)
+    stderr.print(f"{len(rows)} breaks")
+
+
+@recon_app.command("break")
+def recon_break(
+    ctx: typer.Context,
+    break_id: str,
+    owner: Annotated[str | None, typer.Option("--owner", help="assign to")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="open or investigating")] = None,
+    comment: Annotated[str | None, typer.Option("--comment")] = None,
+) -> None:
+    """Assign a break, move it to investigating, comment on it."""
+    from backoffice.recon.service import update_break
+
+    context = cli_context(ctx)
+    update_break(
+        context.store(), break_id, actor=context.actor, owner=owner, status=status, comment=comment
+    )
+    stderr.print(f"break {break_id} updated")
+
+
+@resolve_app.command("match")
+def resolve_match(ctx: typer.Context, statement_break: str, books_break: str) -> None:
+    """Match a statement-side break with a books-side break by hand."""
+    from backoffice.recon.service import manual_match
+
+    context = cli_context(ctx)
+    manual_match(context.store(), statement_break, books_break, actor=context.actor)
+    stderr.print(f"{statement_break} and {books_break} matched by hand")
+
+
+@resolve_app.command("propose")
+def resolve_propose(
+    ctx: typer.Context,
+    break_id: str,
+    posting: Annotated[list[str], typer.Option("--posting", help="ACCOUNT=AMOUNT (repeat)")],
+    description: Annotated[str, typer.Option("--description")],
+) -> None:
+    """Propose a correcting ledger entry for a break (another person approves it)."""
+    from backoffice.recon.service import propose_correction
+
+    postings = []
+    for text in posting:
+        account, equals, amount = text.rpartition("=")
+        if not equals or not account:
+            raise ProblemError(
+                Problem("invalid_posting", f"--posting {text!r} is not ACCOUNT=AMOUNT")
+            )
+        postings.append((account, amount))
+    context = cli_context(ctx)
+    number = propose_correction(
+        context.store(), break_id, postings, description=description, actor=context.actor
+    )
+    stderr.print(f"correction {number} proposed by {context.actor}; another person approves it")
+    print_json({"correction_id": number})
+
+
+@resolve_app.command("approve")
+def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
+    """Approve a proposed correction: the entry is posted and the break resolved."""
+    from backoffice.recon.service import decide_correction
+
+    context = cli_context(ctx)
+    key = decide_correction(context.store(), correction_id, approve=True, actor=context.actor)
+    stderr.print(f"correction {correction_id} approved and posted as {key}")
+
+
+@resolve_app.command("reject")
+def resolve_reject(ctx: typer.Context, correction_id: int) -> None:
+    """Reject a proposed correction."""
+    from backoffice.recon.service import decide_correction
+
+    context = cli_context(ctx)
+    decide_correction(context.store(), correction_id, approve=False, actor=context.actor)
+    stderr.print(f"correction {correction_id} rejected")

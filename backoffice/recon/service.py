@@ -1,0 +1,915 @@
+"""Reconciliation: statements in, matching against the books, breaks and their resolution.
+
+Statements: a statement names its account (IBAN, account number); the ledger account whose
+`external_account` equals it (and whose asset is the statement's currency) is the one
+reconciled. A statement is stored once: the same (account, statement id) again with the same
+content is `existing`; with other content it is refused. Its opening balance must equal the
+previous statement's closing balance for the account, and opening + lines must equal closing:
+otherwise a `balance_difference` break is raised.
+
+Books: the postings of the reconciled account (debit-positive: money into a nostro is a debit,
+so the signs agree with the statement's), each with its entry's reference (else its key) and
+its effective date as value date. A posting's id is entry id x 1000 + line.
+
+Matching (`matching_service`) takes every unmatched statement line and book item up to the
+run's date; matches are stored with their rule; what is left becomes breaks, identified by
+side and item (so a break carried to the next day keeps its id and ages); a break whose item
+matches later closes itself. A book item dated after the account's latest statement is not a
+break yet (the bank has not reported that day).
+
+Resolution: a manual match of a statement-side break with a books-side break, or a
+correcting ledger entry proposed by one user and approved by another (maker-checker: the
+proposer cannot approve, checked here and by the database). The correction is an ordinary
+ledger entry (reversible by `ledger reverse`) under the key `recon:correction/{id}`, its
+reference the break id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import polars as pl
+import sqlalchemy as sa
+
+from backoffice.errors import Problem, ProblemError, Source
+from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
+from backoffice.ledger.service import post_entries
+from backoffice.money import format_amount, parse_amount
+from backoffice.recon.matching_service import BOOKS_SCHEMA, STATEMENT_SCHEMA, classify, match
+from backoffice.recon.model import (
+    BreakStatus,
+    BreakType,
+    HoldingsStatement,
+    MatchingRules,
+    Statement,
+)
+from backoffice.store import schema
+from backoffice.store.engine import Store
+from backoffice.store.ledger_repository import LedgerRepository
+
+postings_per_entry = 1000  # a posting's item id is entry id x this + line
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class ImportResult:
+    statements: int = 0
+    lines: int = 0
+    existing: int = 0
+    balance_breaks: list[str] = field(default_factory=list)
+
+
+def _account_for(connection: sa.Connection, statement: Statement) -> tuple[int, int]:
+    """(ledger account id, currency scale) of the account the statement names."""
+    a, s = schema.accounts, schema.assets
+    row = connection.execute(
+        sa.select(a.c.id, a.c.code, s.c.code.label("asset"), s.c.scale)
+        .join(s, s.c.id == a.c.asset_id)
+        .where(a.c.external_account == statement.account, s.c.code == statement.currency)
+    ).first()
+    if row is None:
+        raise ProblemError(
+            Problem(
+                "unknown_account",
+                f"statement {statement.statement_id!r}: no ledger account has external_account "
+                f"{statement.account!r} in {statement.currency}",
+                statement.source,
+            )
+        )
+    return int(row.id), int(row.scale)
+
+
+def _amount(text: str, scale: int, where: Source) -> int:
+    parsed = parse_amount(text, scale)
+    if isinstance(parsed, Problem):
+        raise ProblemError(Problem(parsed.code, f"amount {text!r}: {parsed.reason}", where))
+    return parsed
+
+
+def _statement_hash(statement: Statement) -> str:
+    body = [
+        statement.statement_id, statement.account, statement.currency,
+        statement.opening_balance, statement.opening_date.isoformat(),
+        statement.closing_balance, statement.closing_date.isoformat(),
+        [[line.amount, line.value_date.isoformat(), list(line.references)] for line in statement.lines],
+    ]  # fmt: skip
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+
+def import_statements(
+    store: Store, statements: Sequence[Statement], *, source_file: str, actor: str
+) -> ImportResult:
+    """Store the statements of one file, all or nothing."""
+    result = ImportResult()
+    st, sl = schema.statements, schema.statement_lines
+    with store.write() as connection:
+        LedgerRepository(connection).lock_head()
+        for statement in statements:
+            account_id, scale = _account_for(connection, statement)
+            body_hash = _statement_hash(statement)
+            stored = connection.execute(
+                sa.select(st.c.id, st.c.body_hash).where(
+                    st.c.account == statement.account, st.c.statement_id == statement.statement_id
+                )
+            ).first()
+            if stored is not None:
+                if stored.body_hash != body_hash:
+                    raise ProblemError(
+                        Problem(
+                            "statement_changed",
+                            f"statement {statement.statement_id!r} of {statement.account} was "
+                            "imported before with other contents",
+                            statement.source,
+                        )
+                    )
+                result.existing += 1
+                continue
+            opening = _amount(statement.opening_balance, scale, statement.source)
+            closing = _amount(statement.closing_balance, scale, statement.source)
+            amounts = [_amount(line.amount, scale, line.source) for line in statement.lines]
+            imported_at = now_us()
+            row_id = connection.execute(
+                sa.insert(st)
+                .values(
+                    statement_id=statement.statement_id,
+                    format=statement.format.value,
+                    account=statement.account,
+                    account_id=account_id,
+                    currency=statement.currency,
+                    opening_balance_minor=opening,
+                    opening_date=statement.opening_date,
+                    closing_balance_minor=closing,
+                    closing_date=statement.closing_date,
+                    body_hash=body_hash,
+                    source_file=source_file,
+                    imported_at_us=imported_at,
+                )
+                .returning(st.c.id)
+            ).scalar_one()
+            if statement.lines:
+                connection.execute(
+                    sa.insert(sl),
+                    [
+                        {
+                            "statement_row": row_id,
+                            "line_no": number,
+                            "account_id": account_id,
+                            "amount_minor": amount,
+                            "value_date": line.value_date,
+                            "booking_date": line.booking_date,
+                            "references_json": orjson.dumps(list(line.references)).decode(),
+                            "description": line.description,
+                            "source_line": line.source.line,
+                            "raw": line.raw,
+                            "matched": False,
+                        }
+                        for number, (line, amount) in enumerate(
+                            zip(statement.lines, amounts, strict=True), start=1
+                        )
+                    ],
+                )
+            result.statements += 1
+            result.lines += len(statement.lines)
+            previous = connection.execute(
+                sa.select(st.c.closing_balance_minor, st.c.statement_id)
+                .where(
+                    st.c.account_id == account_id,
+                    st.c.id != row_id,
+                    st.c.closing_date <= statement.opening_date,
+                )
+                .order_by(st.c.closing_date.desc(), st.c.id.desc())
+            ).first()
+            problems = []
+            if previous is not None and previous.closing_balance_minor != opening:
+                problems.append(
+                    (
+                        opening - previous.closing_balance_minor,
+                        f"opening {format_amount(opening, scale)} is not the closing "
+                        f"{format_amount(previous.closing_balance_minor, scale)} of "
+                        f"{previous.statement_id}",
+                    )
+                )
+            if opening + sum(amounts) != closing:
+                problems.append(
+                    (
+                        closing - opening - sum(amounts),
+                        f"opening {format_amount(opening, scale)} plus the lines is not the "
+                        f"closing {format_amount(closing, scale)}",
+                    )
+                )
+            for number, (difference, reason) in enumerate(problems, start=1):
+                break_id = f"BAL-{row_id}-{number}"
+                _open_break(
+                    connection,
+                    break_id,
+                    BreakType.BALANCE_DIFFERENCE,
+                    account_id,
+                    "statement",
+                    None,
+                    difference,
+                    statement.opening_date,
+                    statement.statement_id,
+                    statement.closing_date,
+                    actor,
+                    reason,
+                )
+                result.balance_breaks.append(break_id)
+        LedgerRepository(connection).append_audit(
+            now_us(),
+            actor,
+            "recon.import",
+            orjson.dumps(
+                {"file": source_file, "statements": result.statements, "existing": result.existing}
+            ).decode(),
+        )
+    return result
+
+
+def _open_break(
+    connection: sa.Connection,
+    break_id: str,
+    kind: BreakType,
+    account_id: int,
+    side: str,
+    item_id: int | None,
+    amount_minor: int,
+    value_date: dt.date,
+    reference: str | None,
+    day: dt.date,
+    actor: str,
+    text: str,
+) -> bool:
+    """Open a break, or update a still-open one's type; False when it was already open."""
+    b = schema.breaks
+    found = connection.execute(
+        sa.select(b.c.status, b.c.type).where(b.c.break_id == break_id)
+    ).first()
+    if found is not None:
+        if found.status != BreakStatus.RESOLVED.value and found.type != kind.value:
+            connection.execute(sa.update(b).where(b.c.break_id == break_id).values(type=kind.value))
+            _event(connection, break_id, actor, "retyped", f"{found.type} -> {kind.value}")
+        return False
+    connection.execute(
+        sa.insert(b).values(
+            break_id=break_id,
+            type=kind.value,
+            account_id=account_id,
+            side=side,
+            item_id=item_id,
+            amount_minor=amount_minor,
+            value_date=value_date,
+            reference=(reference or "")[:140] or None,
+            status=BreakStatus.OPEN.value,
+            owner=None,
+            opened_on=day,
+        )
+    )
+    _event(connection, break_id, actor, "opened", text)
+    return True
+
+
+def _event(connection: sa.Connection, break_id: str, actor: str, kind: str, text: str) -> None:
+    connection.execute(
+        sa.insert(schema.break_events).values(
+            break_id=break_id, at_us=now_us(), actor=actor, kind=kind, text=text
+        )
+    )
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunResult:
+    matched: int
+    breaks: list[dict[str, Any]]
+    closed: int
+
+
+def _frames(
+    connection: sa.Connection, day: dt.date, account_ids: Sequence[int]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    sl, rm = schema.statement_lines, schema.recon_matches
+    lines = connection.execute(
+        sa.select(
+            sl.c.id, sl.c.account_id, sl.c.amount_minor, sl.c.value_date, sl.c.references_json
+        )
+        .where(sl.c.matched.is_(False), sl.c.value_date <= day, sl.c.account_id.in_(account_ids))
+        .order_by(sl.c.id)
+    ).all()
+    statement = pl.DataFrame(
+        [
+            (r.id, str(r.account_id), r.amount_minor, r.value_date, orjson.loads(r.references_json))
+            for r in lines
+        ],
+        schema=STATEMENT_SCHEMA,
+        orient="row",
+    )
+    p, je = schema.postings, schema.journal_entries
+    item = p.c.entry_id * postings_per_entry + p.c.line
+    matched_books = sa.select(rm.c.item_id).where(rm.c.side == "books")
+    postings = connection.execute(
+        sa.select(
+            item.label("id"),
+            p.c.account_id,
+            p.c.amount_minor,
+            je.c.effective_date,
+            sa.func.coalesce(je.c.reference, je.c.key).label("reference"),
+        )
+        .join(je, je.c.id == p.c.entry_id)
+        .where(
+            p.c.account_id.in_(account_ids),
+            je.c.effective_date <= day,
+            je.c.kind.in_(("standard", "reversal", "post_pending")),
+            item.not_in(matched_books),
+        )
+        .order_by(item)
+    ).all()
+    books = pl.DataFrame(
+        [
+            (r.id, str(r.account_id), r.amount_minor, r.effective_date, r.reference)
+            for r in postings
+        ],
+        schema=BOOKS_SCHEMA,
+        orient="row",
+    )
+    return statement, books
+
+
+def run_recon(
+    store: Store,
+    day: dt.date,
+    *,
+    actor: str,
+    account: str | None = None,
+    rules: MatchingRules | None = None,
+) -> RunResult:
+    rules = rules or MatchingRules()
+    a, st, b = schema.accounts, schema.statements, schema.breaks
+    with store.write() as connection:
+        LedgerRepository(connection).lock_head()
+        query = sa.select(st.c.account_id, sa.func.max(st.c.closing_date).label("last")).group_by(
+            st.c.account_id
+        )
+        reported = {row.account_id: row.last for row in connection.execute(query)}
+        if account is not None:
+            chosen = connection.execute(sa.select(a.c.id).where(a.c.code == account)).scalar()
+            if chosen is None or chosen not in reported:
+                raise ProblemError(
+                    Problem("unknown_account", f"no statements for account {account!r}")
+                )
+            reported = {chosen: reported[chosen]}
+        ids = sorted(reported)
+        statement, books = _frames(connection, day, ids)
+        # A posting after the bank's last reported day is not a break yet: leave it out.
+        last_days = pl.DataFrame(
+            {"account": [str(i) for i in ids], "last": [reported[i] for i in ids]},
+            schema={"account": pl.String, "last": pl.Date},
+        )
+        books = (
+            books.join(last_days, on="account")
+            .filter(pl.col("value_date") <= pl.col("last"))
+            .drop("last")
+        )
+        matched = match(statement, books, rules)
+        found = classify(matched)
+        at = now_us()
+        pairs = matched.pairs
+        base = (
+            connection.execute(
+                sa.select(sa.func.coalesce(sa.func.max(schema.recon_matches.c.match_no), -1))
+            ).scalar_one()
+            + 1
+        )
+        if pairs.height:
+            connection.execute(
+                sa.insert(schema.recon_matches),
+                [
+                    {
+                        "match_no": base + row["match"],
+                        "rule": row["rule"],
+                        "side": row["side"],
+                        "item_id": row["id"],
+                        "matched_at_us": at,
+                        "actor": actor,
+                    }
+                    for row in pairs.iter_rows(named=True)
+                ],
+            )
+            matched_lines = pairs.filter(pl.col("side") == "statement")["id"].to_list()
+            sl = schema.statement_lines
+            for start in range(0, len(matched_lines), 5000):
+                connection.execute(
+                    sa.update(sl)
+                    .where(sl.c.id.in_(matched_lines[start : start + 5000]))
+                    .values(matched=True)
+                )
+        # Breaks whose item has now matched close themselves.
+        closed = 0
+        for side in ("statement", "books"):
+            items = pairs.filter(pl.col("side") == side)["id"].to_list()
+            for start in range(0, len(items), 5000):
+                group = items[start : start + 5000]
+                open_ids = [
+                    r.break_id
+                    for r in connection.execute(
+                        sa.select(b.c.break_id).where(
+                            b.c.side == side, b.c.item_id.in_(group), b.c.status != "resolved"
+                        )
+                    )
+                ]
+                for break_id in open_ids:
+                    _resolve(connection, break_id, actor, "cleared: matched by a later run", at)
+                closed += len(open_ids)
+        reported_breaks = []
+        codes = {
+            row.id: row.code
+            for row in connection.execute(sa.select(a.c.id, a.c.code).where(a.c.id.in_(ids)))
+        }
+        scales = _scales(connection, ids)
+        for row in found.iter_rows(named=True):
+            break_id = f"BRK-{'S' if row['side'] == 'statement' else 'B'}{row['id']}"
+            account_id = int(row["account"])
+            _open_break(
+                connection, break_id, BreakType(row["type"]), account_id, row["side"], row["id"],
+                row["amount_minor"], row["value_date"], row["reference"], day, actor,
+                f"{row['type']} found by the run of {day}",
+            )  # fmt: skip
+            reported_breaks.append(
+                {
+                    "break_id": break_id,
+                    "type": row["type"],
+                    "account": codes[account_id],
+                    "amount": format_amount(row["amount_minor"], scales[account_id]),
+                    "value_date": row["value_date"].isoformat(),
+                    "reference": row["reference"],
+                }
+            )
+        for balance in connection.execute(
+            sa.select(b).where(
+                b.c.type == "balance_difference", b.c.status != "resolved", b.c.account_id.in_(ids)
+            )
+        ):
+            reported_breaks.append(
+                {
+                    "break_id": balance.break_id,
+                    "type": balance.type,
+                    "account": codes[balance.account_id],
+                    "amount": format_amount(balance.amount_minor, scales[balance.account_id]),
+                    "value_date": balance.value_date.isoformat(),
+                    "reference": balance.reference,
+                }
+            )
+        LedgerRepository(connection).append_audit(
+            at, actor, "recon.run",
+            orjson.dumps({"date": day.isoformat(), "matched": int(pairs.filter(pl.col("side") == "statement").height), "breaks": len(reported_breaks), "closed": closed}).decode(),
+        )  # fmt: skip
+    return RunResult(
+        matched=int(pairs["match"].n_unique()) if pairs.height else 0,
+        breaks=sorted(reported_breaks, key=lambda r: r["break_id"]),
+        closed=closed,
+    )
+
+
+def _scales(connection: sa.Connection, account_ids: Sequence[int]) -> dict[int, int]:
+    a, s = schema.accounts, schema.assets
+    return {
+        row.id: row.scale
+        for row in connection.execute(
+            sa.select(a.c.id, s.c.scale)
+            .join(s, s.c.id == a.c.asset_id)
+            .where(a.c.id.in_(account_ids))
+        )
+    }
+
+
+def _resolve(
+    connection: sa.Connection, break_id: str, actor: str, resolution: str, at: int
+) -> None:
+    b = schema.breaks
+    connection.execute(
+        sa.update(b)
+        .where(b.c.break_id == break_id)
+        .values(status="resolved", resolved_at_us=at, resolution=resolution)
+    )
+    _event(connection, break_id, actor, "resolved", resolution)
+
+
+# --- Breaks and their workflow ------------------------------------------------------------
+
+
+def list_breaks(
+    store: Store, *, status: str | None = None, today: dt.date | None = None
+) -> list[dict[str, Any]]:
+    b, a, s = schema.breaks, schema.accounts, schema.assets
+    today = today or dt.datetime.now(dt.UTC).date()
+    query = (
+        sa.select(b, a.c.code.label("account"), s.c.scale)
+        .join(a, a.c.id == b.c.account_id)
+        .join(s, s.c.id == a.c.asset_id)
+        .order_by(b.c.id)
+    )
+    if status is not None:
+        if status not in {s.value for s in BreakStatus}:
+            raise ProblemError(
+                Problem(
+                    "invalid_status",
+                    f"status must be open, investigating or resolved, not {status!r}",
+                )
+            )
+        query = query.where(b.c.status == status)
+    with store.read() as connection:
+        rows = connection.execute(query).all()
+        events: dict[str, list[dict[str, Any]]] = {}
+        for event in connection.execute(
+            sa.select(schema.break_events).order_by(schema.break_events.c.id)
+        ):
+            events.setdefault(event.break_id, []).append(
+                {"at_us": event.at_us, "actor": event.actor, "kind": event.kind, "text": event.text}
+            )
+    return [
+        {
+            "break_id": row.break_id,
+            "type": row.type,
+            "account": row.account,
+            "amount": format_amount(row.amount_minor, row.scale),
+            "value_date": row.value_date.isoformat(),
+            "reference": row.reference,
+            "status": row.status,
+            "owner": row.owner,
+            "opened_on": row.opened_on.isoformat(),
+            "age_days": (today - row.opened_on).days,
+            "resolution": row.resolution,
+            "history": events.get(row.break_id, []),
+        }
+        for row in rows
+    ]
+
+
+def _break(connection: sa.Connection, break_id: str) -> Any:
+    row = connection.execute(
+        sa.select(schema.breaks).where(schema.breaks.c.break_id == break_id)
+    ).first()
+    if row is None:
+        raise ProblemError(Problem("unknown_break", f"no break {break_id!r}"))
+    return row
+
+
+def update_break(
+    store: Store,
+    break_id: str,
+    *,
+    actor: str,
+    owner: str | None = None,
+    status: str | None = None,
+    comment: str | None = None,
+) -> None:
+    """Assign, move to investigating (or back to open), comment: each change in the history."""
+    b = schema.breaks
+    with store.write() as connection:
+        row = _break(connection, break_id)
+        if row.status == "resolved":
+            raise ProblemError(Problem("break_resolved", f"break {break_id} is resolved"))
+        if owner is not None:
+            connection.execute(sa.update(b).where(b.c.break_id == break_id).values(owner=owner))
+            _event(connection, break_id, actor, "assigned", owner)
+        if status is not None:
+            if status not in ("open", "investigating"):
+                raise ProblemError(
+                    Problem(
+                        "invalid_status",
+                        "a break is resolved by a match or a correction, not by hand",
+                    )
+                )
+            connection.execute(sa.update(b).where(b.c.break_id == break_id).values(status=status))
+            _event(connection, break_id, actor, "status", status)
+        if comment:
+            _event(connection, break_id, actor, "comment", comment)
+
+
+def manual_match(store: Store, statement_break: str, books_break: str, *, actor: str) -> None:
+    """Match a statement-side break with a books-side break of the same account by hand."""
+    with store.write() as connection:
+        LedgerRepository(connection).lock_head()
+        left, right = _break(connection, statement_break), _break(connection, books_break)
+        if (
+            (left.side, right.side) != ("statement", "books")
+            or left.item_id is None
+            or right.item_id is None
+        ):
+            raise ProblemError(
+                Problem("invalid_match", "give a statement-side break, then a books-side break")
+            )
+        if left.account_id != right.account_id:
+            raise ProblemError(Problem("invalid_match", "the two breaks are on different accounts"))
+        if "resolved" in (left.status, right.status):
+            raise ProblemError(Problem("break_resolved", "one of the breaks is already resolved"))
+        at = now_us()
+        rm = schema.recon_matches
+        number = (
+            connection.execute(
+                sa.select(sa.func.coalesce(sa.func.max(rm.c.match_no), -1))
+            ).scalar_one()
+            + 1
+        )
+        connection.execute(
+            sa.insert(rm),
+            [
+                {
+                    "match_no": number,
+                    "rule": "manual",
+                    "side": side,
+                    "item_id": item,
+                    "matched_at_us": at,
+                    "actor": actor,
+                }
+                for side, item in (("statement", left.item_id), ("books", right.item_id))
+            ],
+        )
+        connection.execute(
+            sa.update(schema.statement_lines)
+            .where(schema.statement_lines.c.id == left.item_id)
+            .values(matched=True)
+        )
+        for break_id, other in ((statement_break, books_break), (books_break, statement_break)):
+            _resolve(connection, break_id, actor, f"matched by hand with {other}", at)
+
+
+def propose_correction(
+    store: Store,
+    break_id: str,
+    postings: Sequence[tuple[str, str]],
+    *,
+    description: str,
+    actor: str,
+) -> int:
+    """A correcting entry for a break, waiting for a second person's approval."""
+    if len(postings) < 2:
+        raise ProblemError(
+            Problem("invalid_correction", "a correction has two or more postings (ACCOUNT=AMOUNT)")
+        )
+    with store.write() as connection:
+        row = _break(connection, break_id)
+        if row.status == "resolved":
+            raise ProblemError(Problem("break_resolved", f"break {break_id} is resolved"))
+        correction_id = connection.execute(
+            sa.insert(schema.corrections)
+            .values(
+                break_id=break_id,
+                proposed_by=actor,
+                proposed_at_us=now_us(),
+                postings_json=orjson.dumps([[a, amount] for a, amount in postings]).decode(),
+                description=description,
+                status="proposed",
+            )
+            .returning(schema.corrections.c.id)
+        ).scalar_one()
+        _event(
+            connection, break_id, actor, "proposed", f"correction {correction_id}: {description}"
+        )
+    return int(correction_id)
+
+
+def decide_correction(store: Store, correction_id: int, *, approve: bool, actor: str) -> str | None:
+    """Approve (post the entry, resolve the break) or reject a proposed correction. The
+    proposer cannot decide their own proposal."""
+    c = schema.corrections
+    with store.read() as connection:
+        row = connection.execute(sa.select(c).where(c.c.id == correction_id)).first()
+        if row is None:
+            raise ProblemError(Problem("unknown_correction", f"no correction {correction_id}"))
+        day = _break(connection, row.break_id).value_date
+    if row.status != "proposed":
+        raise ProblemError(
+            Problem("correction_decided", f"correction {correction_id} is already {row.status}")
+        )
+    if row.proposed_by == actor:
+        raise ProblemError(
+            Problem(
+                "four_eyes",
+                f"{actor} proposed correction {correction_id}: another person must decide it",
+            )
+        )
+    if not approve:
+        with store.write() as connection:
+            connection.execute(
+                sa.update(c)
+                .where(c.c.id == correction_id)
+                .values(status="rejected", approved_by=actor, decided_at_us=now_us())
+            )
+            _event(
+                connection, row.break_id, actor, "rejected", f"correction {correction_id} rejected"
+            )
+        return None
+    key = f"recon:correction/{correction_id}"
+    request = EntryRequest(
+        key=key,
+        effective_date=max(day, dt.datetime.now(dt.UTC).date()),
+        description=row.description,
+        reference=row.break_id,
+        postings=tuple(
+            PostingRequest(account, amount) for account, amount in orjson.loads(row.postings_json)
+        ),
+        metadata={
+            "break_id": row.break_id,
+            "correction_id": correction_id,
+            "proposed_by": row.proposed_by,
+        },
+    )
+    result = post_entries(store, [request], actor=actor, command="recon.correct").results[0]
+    if result.outcome is EntryOutcome.FAILED:
+        raise ProblemError(*result.problems)
+    with store.write() as connection:
+        connection.execute(
+            sa.update(c)
+            .where(c.c.id == correction_id)
+            .values(status="approved", approved_by=actor, decided_at_us=now_us(), entry_key=key)
+        )
+        _resolve(
+            connection,
+            row.break_id,
+            actor,
+            f"corrected by ledger entry {key} (proposed by {row.proposed_by})",
+            now_us(),
+        )
+    return key
+
+
+def list_statements(store: Store) -> list[dict[str, Any]]:
+    st, sl = schema.statements, schema.statement_lines
+    with store.read() as connection:
+        rows = connection.execute(sa.select(st).order_by(st.c.id)).all()
+        lines: dict[int, list[Any]] = {}
+        for line in connection.execute(sa.select(sl).order_by(sl.c.statement_row, sl.c.line_no)):
+            lines.setdefault(line.statement_row, []).append(line)
+        scales = _scales(connection, [r.account_id for r in rows])
+    return [
+        {
+            "statement_id": row.statement_id,
+            "account": row.account,
+            "format": row.format,
+            "currency": row.currency,
+            "opening_balance": format_amount(row.opening_balance_minor, scales[row.account_id]),
+            "closing_balance": format_amount(row.closing_balance_minor, scales[row.account_id]),
+            "lines": [
+                {
+                    "amount": format_amount(line.amount_minor, scales[row.account_id]),
+                    "value_date": line.value_date.isoformat(),
+                    "booking_date": line.booking_date.isoformat() if line.booking_date else None,
+                    "reference": (orjson.loads(line.references_json) or [None])[0],
+                    "references": orjson.loads(line.references_json),
+                    "description": line.description,
+                }
+                for line in lines.get(row.id, [])
+            ],
+        }
+        for row in rows
+    ]
+
+
+# --- Positions --------------------------------------------------------------------------------
+
+
+def import_holdings(
+    store: Store, statements: Sequence[HoldingsStatement], *, source_file: str, actor: str
+) -> int:
+    """Store custodian holdings, all or nothing; a position given again with the same quantity
+    is recognised, with another quantity refused."""
+    h = schema.holdings
+    stored = 0
+    with store.write() as connection:
+        for statement in statements:
+            for holding in statement.holdings:
+                found = connection.execute(
+                    sa.select(h.c.quantity).where(
+                        h.c.account == statement.account,
+                        h.c.as_of == statement.as_of,
+                        h.c.isin == holding.isin,
+                    )
+                ).first()
+                if found is not None:
+                    if found.quantity != holding.quantity:
+                        raise ProblemError(
+                            Problem(
+                                "holdings_changed",
+                                f"{statement.account} {holding.isin} on {statement.as_of} was "
+                                f"{found.quantity}, now {holding.quantity}",
+                                holding.source,
+                            )
+                        )
+                    continue
+                connection.execute(
+                    sa.insert(h).values(
+                        statement_id=statement.statement_id,
+                        format=statement.format.value,
+                        account=statement.account,
+                        as_of=statement.as_of,
+                        isin=holding.isin,
+                        quantity=holding.quantity,
+                        source_file=source_file,
+                    )
+                )
+                stored += 1
+        LedgerRepository(connection).append_audit(
+            now_us(),
+            actor,
+            "recon.import",
+            orjson.dumps({"file": source_file, "positions": stored}).decode(),
+        )
+    return stored
+
+
+def reconcile_positions(store: Store, day: dt.date, *, actor: str) -> list[dict[str, Any]]:
+    """Custodian holdings as of `day` against the ledger positions of the accounts whose
+    `external_account` is the safekeeping account, per ISIN: a difference is a break."""
+    h, a, s, p, je = (
+        schema.holdings,
+        schema.accounts,
+        schema.assets,
+        schema.postings,
+        schema.journal_entries,
+    )
+    found: list[dict[str, Any]] = []
+    with store.write() as connection:
+        positions = connection.execute(sa.select(h).where(h.c.as_of == day)).all()
+        if not positions:
+            return []
+        safekeeping = sorted({row.account for row in positions})
+        ledger = connection.execute(
+            sa.select(a.c.id, a.c.code, a.c.external_account, s.c.code.label("isin"), s.c.scale)
+            .join(s, s.c.id == a.c.asset_id)
+            .where(a.c.external_account.in_(safekeeping), s.c.kind == "security")
+        ).all()
+        balances = {
+            row.account_id: int(row.total or 0)
+            for row in connection.execute(
+                sa.select(p.c.account_id, sa.func.sum(p.c.amount_minor).label("total"))
+                .join(je, je.c.id == p.c.entry_id)
+                .where(
+                    p.c.account_id.in_([r.id for r in ledger]),
+                    je.c.effective_date <= day,
+                    je.c.kind.in_(("standard", "reversal", "post_pending")),
+                )
+                .group_by(p.c.account_id)
+            )
+        }
+        by_position = {(r.external_account, r.isin): r for r in ledger}
+        seen: set[tuple[str, str]] = set()
+        for row in positions:
+            seen.add((row.account, row.isin))
+            account = by_position.get((row.account, row.isin))
+            if account is None:
+                continue  # no ledger account holds it: reported below if the custodian holds some
+            quantity = _amount(row.quantity, account.scale, Source(row.source_file, field=row.isin))
+            difference = quantity - balances.get(account.id, 0)
+            if difference:
+                found.append(
+                    _position_break(
+                        connection, account, day, difference, BreakType.AMOUNT_DIFFERENCE, actor
+                    )
+                )
+        for account in ledger:
+            if (account.external_account, account.isin) not in seen and balances.get(account.id, 0):
+                found.append(
+                    _position_break(
+                        connection,
+                        account,
+                        day,
+                        -balances[account.id],
+                        BreakType.MISSING_IN_STATEMENT,
+                        actor,
+                    )
+                )
+    return found
+
+
+def _position_break(
+    connection: sa.Connection,
+    account: Any,
+    day: dt.date,
+    difference: int,
+    kind: BreakType,
+    actor: str,
+) -> dict[str, Any]:
+    break_id = f"POS-{account.id}-{day:%Y%m%d}"
+    _open_break(
+        connection, break_id, kind, account.id, "holdings", None, difference, day, account.isin, day, actor,
+        f"custodian and books differ by {format_amount(difference, account.scale)} {account.isin}",
+    )  # fmt: skip
+    return {
+        "break_id": break_id,
+        "type": kind.value,
+        "account": account.code,
+        "amount": format_amount(difference, account.scale),
+        "value_date": day.isoformat(),
+        "reference": account.isin,
+    }
