@@ -56,6 +56,7 @@ class Matched:
     statement: pl.DataFrame
     books: pl.DataFrame
     lines: pl.DataFrame  # every statement line, one row per reference (for `classify`)
+    rules: MatchingRules
 
 
 def _exploded(statement: pl.DataFrame) -> pl.DataFrame:
@@ -163,9 +164,24 @@ def _groups(
         .unique(["account", "reference"], keep="first", maintain_order=True)
         .unique("id", keep="first", maintain_order=True)
     )
-    return joined.select(pl.col("id").alias(one_key), pl.col("ids").alias(many_key)).explode(
+    pairs = joined.select(pl.col("id").alias(one_key), pl.col("ids").alias(many_key)).explode(
         many_key
     )
+    return _whole_groups(pairs, one_key, many_key)
+
+
+def _whole_groups(pairs: pl.DataFrame, group_key: str, item_key: str) -> pl.DataFrame:
+    """Keep only groups none of whose items belongs to an earlier group (by `group_key`).
+    An item with several references can join several groups; taking it for one group only
+    would leave the others short of it, summing to less than their other side. Dropping
+    every later group that shares an item is deterministic and never yields a partial group
+    (it may leave a group unmatched that a cleverer search would have kept: it is then a
+    break for a person to look at, never a wrong match)."""
+    if pairs.height == 0:
+        return pairs
+    first_group = pl.col(group_key).min().over(item_key)
+    clashing = pairs.filter(first_group < pl.col(group_key)).select(group_key).unique().to_series()
+    return pairs.filter(~pl.col(group_key).is_in(clashing.implode()))
 
 
 def _many_to_many(
@@ -174,7 +190,6 @@ def _many_to_many(
     """(reference, s_ids, b_ids) for references whose remaining items, more than one on at
     least one side and all within the group window, sum equally (a lone pair that only shares
     a reference is not a match: its date or amount differs, which is a break to see)."""
-    lines = statement.unique("id", keep="first", maintain_order=True)
 
     def sums(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
         return frame.group_by("account", "reference").agg(
@@ -184,7 +199,7 @@ def _many_to_many(
             pl.col("value_date").max().alias(f"{prefix}_last"),
         )
 
-    both = sums(lines, "s").join(sums(books, "b"), on=["account", "reference"])
+    both = sums(statement, "s").join(sums(books, "b"), on=["account", "reference"])
     spread = (
         pl.max_horizontal("s_last", "b_last") - pl.min_horizontal("s_first", "b_first")
     ).dt.total_days()
@@ -248,11 +263,18 @@ def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) ->
             grouped = _groups(books.sort("id"), lines, rules, "b_id", "s_id")
             take(grouped.unique("s_id", keep="first", maintain_order=True), rule, "b_id")
         elif rule is MatchRule.MANY_TO_MANY:
-            groups = _many_to_many(lines, books, rules)
-            pairs = (
-                groups.explode("s_ids").explode("b_ids").rename({"s_ids": "s_id", "b_ids": "b_id"})
+            groups = _many_to_many(lines, books, rules).with_row_index("group")
+            # A line under two references may be in two agreeing groups: the first keeps it.
+            members = _whole_groups(
+                groups.select("group", pl.col("s_ids").alias("s_id")).explode("s_id"),
+                "group",
+                "s_id",
             )
-            take(pairs.unique(["s_id", "b_id"], maintain_order=True), rule, "reference")
+            kept = groups.filter(pl.col("group").is_in(members["group"].unique().implode()))
+            pairs = (
+                kept.explode("s_ids").explode("b_ids").rename({"s_ids": "s_id", "b_ids": "b_id"})
+            )
+            take(pairs.unique(["s_id", "b_id"], maintain_order=True), rule, "group")
     empty = pl.DataFrame(
         schema={"match": pl.Int64, "side": pl.String, "id": pl.Int64(), "rule": pl.String}
     )
@@ -267,7 +289,7 @@ def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) ->
         == pairs.filter(pl.col("side") == "books").height,
         "matching: a book item was matched twice",
     )
-    return Matched(pairs, statement, books, all_lines)
+    return Matched(pairs, statement, books, all_lines, rules)
 
 
 def classify(matched: Matched) -> pl.DataFrame:
@@ -277,15 +299,20 @@ def classify(matched: Matched) -> pl.DataFrame:
     the statement line; a statement line identical to a matched one (same reference, amount
     and date) is a duplicate; the rest are missing in the books (statement lines) or missing
     in the statement (book items)."""
-    statement, books = matched.statement, matched.books
+    statement, books, rules = matched.statement, matched.books, matched.rules
     lines = _exploded(statement)
+    difference = (pl.col("amount_minor") - pl.col("amount_minor_right")).abs()
+    allowed = pl.max_horizontal(
+        pl.lit(rules.amount_tolerance_minor),
+        pl.col("amount_minor").abs() * rules.amount_tolerance_bps // 10_000,
+    )
     related = (
         lines.join(books, on=["account", "reference"], how="inner")
         .sort("id", "id_right")
         .unique("id", keep="first", maintain_order=True)
         .unique("id_right", keep="first", maintain_order=True)
         .with_columns(
-            pl.when(pl.col("amount_minor") != pl.col("amount_minor_right"))
+            pl.when(difference > allowed)
             .then(pl.lit(BreakType.AMOUNT_DIFFERENCE.value))
             .otherwise(pl.lit(BreakType.DATE_DIFFERENCE.value))
             .alias("type")

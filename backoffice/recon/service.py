@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
-from backoffice.ledger.service import post_entries
+from backoffice.ledger.service import post_in_transaction
 from backoffice.money import format_amount, parse_amount
 from backoffice.recon.matching_service import BOOKS_SCHEMA, STATEMENT_SCHEMA, classify, match
 from backoffice.recon.model import (
@@ -179,50 +179,9 @@ def import_statements(
                 )
             result.statements += 1
             result.lines += len(statement.lines)
-            previous = connection.execute(
-                sa.select(st.c.closing_balance_minor, st.c.statement_id)
-                .where(
-                    st.c.account_id == account_id,
-                    st.c.id != row_id,
-                    st.c.closing_date <= statement.opening_date,
-                )
-                .order_by(st.c.closing_date.desc(), st.c.id.desc())
-            ).first()
-            problems = []
-            if previous is not None and previous.closing_balance_minor != opening:
-                problems.append(
-                    (
-                        opening - previous.closing_balance_minor,
-                        f"opening {format_amount(opening, scale)} is not the closing "
-                        f"{format_amount(previous.closing_balance_minor, scale)} of "
-                        f"{previous.statement_id}",
-                    )
-                )
-            if opening + sum(amounts) != closing:
-                problems.append(
-                    (
-                        closing - opening - sum(amounts),
-                        f"opening {format_amount(opening, scale)} plus the lines is not the "
-                        f"closing {format_amount(closing, scale)}",
-                    )
-                )
-            for number, (difference, reason) in enumerate(problems, start=1):
-                break_id = f"BAL-{row_id}-{number}"
-                _open_break(
-                    connection,
-                    break_id,
-                    BreakType.BALANCE_DIFFERENCE,
-                    account_id,
-                    "statement",
-                    None,
-                    difference,
-                    statement.opening_date,
-                    statement.statement_id,
-                    statement.closing_date,
-                    actor,
-                    reason,
-                )
-                result.balance_breaks.append(break_id)
+            result.balance_breaks.extend(
+                _check_balances(connection, row_id, account_id, scale, actor)
+            )
         LedgerRepository(connection).append_audit(
             now_us(),
             actor,
@@ -234,11 +193,79 @@ def import_statements(
     return result
 
 
+def _check_balances(
+    connection: sa.Connection, row_id: int, account_id: int, scale: int, actor: str
+) -> list[str]:
+    """Balance breaks of a newly stored statement: its opening against the closing of the
+    statement before it (`BAL-{row}-1`), its lines against its own balances (`BAL-{row}-2`),
+    and the opening of the statement after it against its closing: statements may arrive
+    out of order. A continuity break that the statement now in between explains closes."""
+    st = schema.statements
+    this = connection.execute(sa.select(st).where(st.c.id == row_id)).one()
+    lines_total = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(schema.statement_lines.c.amount_minor), 0)).where(
+            schema.statement_lines.c.statement_row == row_id
+        )
+    ).scalar_one()
+    others = st.c.account_id == account_id, st.c.id != row_id
+    previous = connection.execute(
+        sa.select(st)
+        .where(*others, st.c.closing_date <= this.opening_date)
+        .order_by(st.c.closing_date.desc(), st.c.id.desc())
+    ).first()
+    following = connection.execute(
+        sa.select(st)
+        .where(*others, st.c.opening_date >= this.closing_date)
+        .order_by(st.c.opening_date, st.c.id)
+    ).first()
+    opened: list[str] = []
+
+    def money(minor: int) -> str:
+        return format_amount(minor, scale)
+
+    def check(later: Any, earlier: Any) -> None:
+        break_id = f"BAL-{later.id}-1"
+        difference = later.opening_balance_minor - earlier.closing_balance_minor
+        if difference == 0:
+            known = connection.execute(
+                sa.select(schema.breaks.c.status).where(schema.breaks.c.break_id == break_id)
+            ).scalar()
+            if known is not None and known != BreakStatus.RESOLVED.value:
+                _resolve(
+                    connection, break_id, actor,
+                    f"cleared: {earlier.statement_id} closes at the opening balance", now_us(),
+                )  # fmt: skip
+            return
+        _open_break(
+            connection, break_id, BreakType.BALANCE_DIFFERENCE, account_id, "statement", None,
+            difference, later.opening_date, later.statement_id, later.closing_date, actor,
+            f"opening {money(later.opening_balance_minor)} of {later.statement_id} is not the "
+            f"closing {money(earlier.closing_balance_minor)} of {earlier.statement_id}",
+        )  # fmt: skip
+        opened.append(break_id)
+
+    if previous is not None:
+        check(this, previous)
+    if following is not None and (previous is None or following.id != previous.id):
+        check(following, this)
+    difference = this.closing_balance_minor - this.opening_balance_minor - lines_total
+    if difference:
+        break_id = f"BAL-{row_id}-2"
+        _open_break(
+            connection, break_id, BreakType.BALANCE_DIFFERENCE, account_id, "statement", None,
+            difference, this.opening_date, this.statement_id, this.closing_date, actor,
+            f"opening {money(this.opening_balance_minor)} plus the lines is not the closing "
+            f"{money(this.closing_balance_minor)}",
+        )  # fmt: skip
+        opened.append(break_id)
+    return opened
+
+
 def _open_break(
     connection: sa.Connection,
     break_id: str,
     kind: BreakType,
-    account_id: int,
+    account_id: int | None,
     side: str,
     item_id: int | None,
     amount_minor: int,
@@ -247,24 +274,47 @@ def _open_break(
     day: dt.date,
     actor: str,
     text: str,
-) -> bool:
-    """Open a break, or update a still-open one's type; False when it was already open."""
+    *,
+    other_item_id: int | None = None,
+    external_account: str | None = None,
+    scale: int | None = None,
+) -> None:
+    """Open a break; a break already known is brought up to date instead (type, amount, the
+    item it was found against), each change in its history. A resolved break found again is
+    reopened: its item is unmatched after all (a books item whose break a difference on the
+    statement side had taken over, when that line later matched something else)."""
     b = schema.breaks
     found = connection.execute(
-        sa.select(b.c.status, b.c.type).where(b.c.break_id == break_id)
+        sa.select(b.c.status, b.c.type, b.c.amount_minor, b.c.other_item_id).where(
+            b.c.break_id == break_id
+        )
     ).first()
     if found is not None:
-        if found.status != BreakStatus.RESOLVED.value and found.type != kind.value:
-            connection.execute(sa.update(b).where(b.c.break_id == break_id).values(type=kind.value))
+        changes: dict[str, Any] = {}
+        if found.status == BreakStatus.RESOLVED.value:
+            changes.update(status=BreakStatus.OPEN.value, resolved_at_us=None, resolution=None)
+            _event(connection, break_id, actor, "reopened", text)
+        if found.type != kind.value:
+            changes["type"] = kind.value
             _event(connection, break_id, actor, "retyped", f"{found.type} -> {kind.value}")
-        return False
+        if found.amount_minor != amount_minor:
+            changes.update(amount_minor=amount_minor, value_date=value_date)
+            _event(connection, break_id, actor, "changed", f"now {text}")
+        if other_item_id is not None and found.other_item_id != other_item_id:
+            changes["other_item_id"] = other_item_id
+        if changes:
+            connection.execute(sa.update(b).where(b.c.break_id == break_id).values(**changes))
+        return
     connection.execute(
         sa.insert(b).values(
             break_id=break_id,
             type=kind.value,
             account_id=account_id,
+            external_account=external_account,
+            scale=scale,
             side=side,
             item_id=item_id,
+            other_item_id=other_item_id,
             amount_minor=amount_minor,
             value_date=value_date,
             reference=(reference or "")[:140] or None,
@@ -274,7 +324,6 @@ def _open_break(
         )
     )
     _event(connection, break_id, actor, "opened", text)
-    return True
 
 
 def _event(connection: sa.Connection, break_id: str, actor: str, kind: str, text: str) -> None:
@@ -439,11 +488,21 @@ def run_recon(
         for row in found.iter_rows(named=True):
             break_id = f"BRK-{'S' if row['side'] == 'statement' else 'B'}{row['id']}"
             account_id = int(row["account"])
+            other = row["other_id"]
             _open_break(
                 connection, break_id, BreakType(row["type"]), account_id, row["side"], row["id"],
                 row["amount_minor"], row["value_date"], row["reference"], day, actor,
-                f"{row['type']} found by the run of {day}",
+                f"{row['type']} found by the run of {day}", other_item_id=other,
             )  # fmt: skip
+            if other is not None:
+                # The books item this line differs from may have been missing in an earlier
+                # statement: that break is this one now, not a second open break.
+                superseded = f"BRK-B{other}"
+                status = connection.execute(
+                    sa.select(b.c.status).where(b.c.break_id == superseded)
+                ).scalar()
+                if status is not None and status != BreakStatus.RESOLVED.value:
+                    _resolve(connection, superseded, actor, f"now part of {break_id}", at)
             reported_breaks.append(
                 {
                     "break_id": break_id,
@@ -513,9 +572,13 @@ def list_breaks(
     b, a, s = schema.breaks, schema.accounts, schema.assets
     today = today or dt.datetime.now(dt.UTC).date()
     query = (
-        sa.select(b, a.c.code.label("account"), s.c.scale)
-        .join(a, a.c.id == b.c.account_id)
-        .join(s, s.c.id == a.c.asset_id)
+        sa.select(
+            b,
+            sa.func.coalesce(a.c.code, b.c.external_account).label("account"),
+            sa.func.coalesce(s.c.scale, b.c.scale, 0).label("amount_scale"),
+        )
+        .outerjoin(a, a.c.id == b.c.account_id)
+        .outerjoin(s, s.c.id == a.c.asset_id)
         .order_by(b.c.id)
     )
     if status is not None:
@@ -541,7 +604,7 @@ def list_breaks(
             "break_id": row.break_id,
             "type": row.type,
             "account": row.account,
-            "amount": format_amount(row.amount_minor, row.scale),
+            "amount": format_amount(row.amount_minor, row.amount_scale),
             "value_date": row.value_date.isoformat(),
             "reference": row.reference,
             "status": row.status,
@@ -680,68 +743,138 @@ def propose_correction(
 
 
 def decide_correction(store: Store, correction_id: int, *, approve: bool, actor: str) -> str | None:
-    """Approve (post the entry, resolve the break) or reject a proposed correction. The
-    proposer cannot decide their own proposal."""
+    """Approve (post the entry, resolve the break) or reject a proposed correction, in one
+    transaction. The proposer cannot decide their own proposal; a break resolved meanwhile
+    takes no correction. An approved correction of a break with items must make the books
+    agree with the statement for them: its postings to the reconciled account plus the book
+    items must sum to the statement items. They are then matched together (rule
+    `correction`), so the break is not found again."""
     c = schema.corrections
-    with store.read() as connection:
+    with store.write() as connection:
+        LedgerRepository(connection).lock_head()
         row = connection.execute(sa.select(c).where(c.c.id == correction_id)).first()
         if row is None:
             raise ProblemError(Problem("unknown_correction", f"no correction {correction_id}"))
-        day = _break(connection, row.break_id).value_date
-    if row.status != "proposed":
-        raise ProblemError(
-            Problem("correction_decided", f"correction {correction_id} is already {row.status}")
-        )
-    if row.proposed_by == actor:
-        raise ProblemError(
-            Problem(
-                "four_eyes",
-                f"{actor} proposed correction {correction_id}: another person must decide it",
+        if row.status != "proposed":
+            raise ProblemError(
+                Problem("correction_decided", f"correction {correction_id} is already {row.status}")
             )
-        )
-    if not approve:
-        with store.write() as connection:
+        if row.proposed_by == actor:
+            raise ProblemError(
+                Problem(
+                    "four_eyes",
+                    f"{actor} proposed correction {correction_id}: another person must decide it",
+                )
+            )
+        found = _break(connection, row.break_id)
+        if found.status == BreakStatus.RESOLVED.value:
+            raise ProblemError(
+                Problem(
+                    "break_resolved",
+                    f"break {row.break_id} was resolved meanwhile ({found.resolution}): "
+                    f"correction {correction_id} is not needed",
+                )
+            )
+        at = now_us()
+        if not approve:
             connection.execute(
                 sa.update(c)
                 .where(c.c.id == correction_id)
-                .values(status="rejected", approved_by=actor, decided_at_us=now_us())
+                .values(status="rejected", approved_by=actor, decided_at_us=at)
             )
-            _event(
-                connection, row.break_id, actor, "rejected", f"correction {correction_id} rejected"
-            )
-        return None
-    key = f"recon:correction/{correction_id}"
-    request = EntryRequest(
-        key=key,
-        effective_date=max(day, dt.datetime.now(dt.UTC).date()),
-        description=row.description,
-        reference=row.break_id,
-        postings=tuple(
-            PostingRequest(account, amount) for account, amount in orjson.loads(row.postings_json)
-        ),
-        metadata={
-            "break_id": row.break_id,
-            "correction_id": correction_id,
-            "proposed_by": row.proposed_by,
-        },
-    )
-    result = post_entries(store, [request], actor=actor, command="recon.correct").results[0]
-    if result.outcome is EntryOutcome.FAILED:
-        raise ProblemError(*result.problems)
-    with store.write() as connection:
+            _event(connection, row.break_id, actor, "rejected", f"correction {correction_id}")
+            return None
+        key = f"recon:correction/{correction_id}"
+        request = EntryRequest(
+            key=key,
+            effective_date=max(found.value_date, dt.datetime.now(dt.UTC).date()),
+            description=row.description,
+            reference=row.break_id,
+            postings=tuple(
+                PostingRequest(account, amount)
+                for account, amount in orjson.loads(row.postings_json)
+            ),
+            metadata={
+                "break_id": row.break_id,
+                "correction_id": correction_id,
+                "proposed_by": row.proposed_by,
+            },
+        )
+        (result,) = post_in_transaction(
+            connection, [request], actor=actor, command="recon.correct", booked_at_us=at
+        )
+        if result.outcome is EntryOutcome.FAILED:
+            raise ProblemError(*result.problems)
+        _match_correction(connection, found, key, actor, at)
         connection.execute(
             sa.update(c)
             .where(c.c.id == correction_id)
-            .values(status="approved", approved_by=actor, decided_at_us=now_us(), entry_key=key)
+            .values(status="approved", approved_by=actor, decided_at_us=at, entry_key=key)
         )
         _resolve(
             connection,
             row.break_id,
             actor,
             f"corrected by ledger entry {key} (proposed by {row.proposed_by})",
-            now_us(),
+            at,
         )
     return key
+
+
+def _match_correction(connection: sa.Connection, found: Any, key: str, actor: str, at: int) -> None:
+    """Match a corrected break's items with the correction's postings to its account."""
+    if found.item_id is None or found.account_id is None:
+        return  # a balance or position break: nothing itemised to match
+    p, je, sl = schema.postings, schema.journal_entries, schema.statement_lines
+    item = p.c.entry_id * postings_per_entry + p.c.line
+    corrections = connection.execute(
+        sa.select(item.label("id"), p.c.amount_minor)
+        .join(je, je.c.id == p.c.entry_id)
+        .where(je.c.key == key, p.c.account_id == found.account_id)
+    ).all()
+    statement_ids = [found.item_id] if found.side == "statement" else []
+    book_ids = [found.item_id] if found.side == "books" else []
+    if found.other_item_id is not None:
+        book_ids.append(found.other_item_id)
+    statement_total = sum(
+        connection.execute(sa.select(sl.c.amount_minor).where(sl.c.id.in_(statement_ids))).scalars()
+    )
+    book_total = sum(
+        int(r.amount_minor)
+        for r in connection.execute(
+            sa.select(p.c.amount_minor).join(je, je.c.id == p.c.entry_id).where(item.in_(book_ids))
+        )
+    )
+    booked = sum(int(r.amount_minor) for r in corrections)
+    scale = _scales(connection, [found.account_id])[found.account_id]
+    if book_total + booked != statement_total:
+        raise ProblemError(
+            Problem(
+                "correction_mismatch",
+                f"break {found.break_id}: the statement shows "
+                f"{format_amount(statement_total, scale)}, the books "
+                f"{format_amount(book_total, scale)}; the correction books "
+                f"{format_amount(booked, scale)} to the account, so they would still differ by "
+                f"{format_amount(statement_total - book_total - booked, scale)}",
+            )
+        )
+    rm = schema.recon_matches
+    number = (
+        connection.execute(sa.select(sa.func.coalesce(sa.func.max(rm.c.match_no), -1))).scalar_one()
+        + 1
+    )
+    items = [("statement", i) for i in statement_ids] + [("books", i) for i in book_ids]
+    items += [("books", int(r.id)) for r in corrections]
+    connection.execute(
+        sa.insert(rm),
+        [
+            {"match_no": number, "rule": "correction", "side": side, "item_id": item_id,
+             "matched_at_us": at, "actor": actor}
+            for side, item_id in items
+        ],
+    )  # fmt: skip
+    if statement_ids:
+        connection.execute(sa.update(sl).where(sl.c.id.in_(statement_ids)).values(matched=True))
 
 
 def list_statements(store: Store) -> list[dict[str, Any]]:
@@ -863,53 +996,131 @@ def reconcile_positions(store: Store, day: dt.date, *, actor: str) -> list[dict[
             )
         }
         by_position = {(r.external_account, r.isin): r for r in ledger}
+        known_scales = {
+            r.code: int(r.scale)
+            for r in connection.execute(
+                sa.select(s.c.code, s.c.scale).where(
+                    s.c.code.in_(sorted({row.isin for row in positions}))
+                )
+            )
+        }
         seen: set[tuple[str, str]] = set()
         for row in positions:
             seen.add((row.account, row.isin))
             account = by_position.get((row.account, row.isin))
+            where = Source(row.source_file, field=row.isin)
             if account is None:
-                continue  # no ledger account holds it: reported below if the custodian holds some
-            quantity = _amount(row.quantity, account.scale, Source(row.source_file, field=row.isin))
+                # The custodian holds what no ledger account of that safekeeping account does.
+                scale = known_scales.get(row.isin, _decimals(row.quantity))
+                quantity = _amount(row.quantity, scale, where)
+                if quantity:
+                    found.append(
+                        _position_break(
+                            connection, None, row.account, row.isin, scale, day, quantity,
+                            BreakType.MISSING_IN_BOOKS, actor,
+                        )
+                    )  # fmt: skip
+                continue
+            quantity = _amount(row.quantity, account.scale, where)
             difference = quantity - balances.get(account.id, 0)
             if difference:
                 found.append(
                     _position_break(
-                        connection, account, day, difference, BreakType.AMOUNT_DIFFERENCE, actor
+                        connection, account, row.account, row.isin, account.scale, day,
+                        difference, BreakType.AMOUNT_DIFFERENCE, actor,
                     )
-                )
+                )  # fmt: skip
+            else:
+                _clear_position(connection, account.id, row.account, row.isin, day, actor)
         for account in ledger:
-            if (account.external_account, account.isin) not in seen and balances.get(account.id, 0):
+            if (account.external_account, account.isin) in seen:
+                continue
+            if balances.get(account.id, 0):
                 found.append(
                     _position_break(
-                        connection,
-                        account,
-                        day,
-                        -balances[account.id],
-                        BreakType.MISSING_IN_STATEMENT,
-                        actor,
+                        connection, account, account.external_account, account.isin,
+                        account.scale, day, -balances[account.id],
+                        BreakType.MISSING_IN_STATEMENT, actor,
                     )
+                )  # fmt: skip
+            else:
+                _clear_position(
+                    connection, account.id, account.external_account, account.isin, day, actor
                 )
     return found
+
+
+def _decimals(quantity: str) -> int:
+    """The scale a quantity is written in, for a security the reference data lacks."""
+    _, _, fraction = quantity.strip().partition(".")
+    return len(fraction.rstrip("0")) if fraction.isdigit() else 0
+
+
+def _open_position_break(
+    connection: sa.Connection, account_id: int | None, external_account: str, isin: str
+) -> Any:
+    b = schema.breaks
+    return connection.execute(
+        sa.select(b.c.break_id)
+        .where(
+            b.c.side == "holdings",
+            b.c.reference == isin,
+            b.c.status != BreakStatus.RESOLVED.value,
+            b.c.account_id == account_id
+            if account_id is not None
+            else (b.c.account_id.is_(None) & (b.c.external_account == external_account)),
+        )
+        .order_by(b.c.id)
+    ).scalar()
+
+
+def _clear_position(
+    connection: sa.Connection,
+    account_id: int | None,
+    external_account: str,
+    isin: str,
+    day: dt.date,
+    actor: str,
+) -> None:
+    break_id = _open_position_break(connection, account_id, external_account, isin)
+    if break_id is not None:
+        _resolve(
+            connection, break_id, actor, f"cleared: custodian and books agree on {day}", now_us()
+        )
 
 
 def _position_break(
     connection: sa.Connection,
     account: Any,
+    external_account: str,
+    isin: str,
+    scale: int,
     day: dt.date,
     difference: int,
     kind: BreakType,
     actor: str,
 ) -> dict[str, Any]:
-    break_id = f"POS-{account.id}-{day:%Y%m%d}"
+    """A position break; one still open for the same position is carried over (same id,
+    amount and type brought up to date) rather than a new one opened each day."""
+    account_id = None if account is None else int(account.id)
+    break_id = _open_position_break(connection, account_id, external_account, isin)
+    if break_id is None:
+        owner = (
+            str(account_id)
+            if account_id is not None
+            else hashlib.sha256(external_account.encode()).hexdigest()[:8]
+        )
+        break_id = f"POS-{owner}-{isin}-{day:%Y%m%d}"
     _open_break(
-        connection, break_id, kind, account.id, "holdings", None, difference, day, account.isin, day, actor,
-        f"custodian and books differ by {format_amount(difference, account.scale)} {account.isin}",
+        connection, break_id, kind, account_id, "holdings", None, difference, day, isin, day,
+        actor, f"custodian and books differ by {format_amount(difference, scale)} {isin} on {day}",
+        external_account=external_account, scale=scale,
     )  # fmt: skip
     return {
         "break_id": break_id,
         "type": kind.value,
-        "account": account.code,
-        "amount": format_amount(difference, account.scale),
+        "account": account.code if account is not None else external_account,
+        "amount": format_amount(difference, scale),
         "value_date": day.isoformat(),
-        "reference": account.isin,
+        "reference": isin,
     }

@@ -83,9 +83,12 @@ def upgrade() -> None:
         sa.Column("id", Id, primary_key=True),
         sa.Column("break_id", sa.String(40), nullable=False, unique=True),
         sa.Column("type", sa.String(24), nullable=False),
-        sa.Column("account_id", Id, nullable=False),
+        sa.Column("account_id", Id),  # null: a custodian position no ledger account holds
+        sa.Column("external_account", sa.String(64)),  # the statement's account then
+        sa.Column("scale", sa.SmallInteger),  # the amount's scale when there is no ledger account
         sa.Column("side", sa.String(9), nullable=False),
         sa.Column("item_id", Id),
+        sa.Column("other_item_id", Id),  # the books item a difference break was found against
         sa.Column("amount_minor", sa.BigInteger, nullable=False),
         sa.Column("value_date", sa.Date, nullable=False),
         sa.Column("reference", sa.String(140)),
