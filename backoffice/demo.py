@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import yaml
 
+from backoffice.demo_recon import run_recon_day
 from backoffice.demo_settlement import run_settlement_day
 from backoffice.demo_trades import COUNTERPARTIES, INVESTMENT_MANAGER, MARKETS, run_trading_day
 from backoffice.errors import Problem, ProblemError
@@ -100,6 +101,7 @@ def run_demo(
     settling = run_settlement_day(
         store, work, BUSINESS_DAY + dt.timedelta(days=1), seed=seed, actor=actor, say=say
     )
+    run_recon_day(store, work, BUSINESS_DAY + dt.timedelta(days=1), actor=actor, say=say)
     problems = verify_ledger(store) + trading.problems + settling.problems
     say("ledger verify: " + ("the books hold" if not problems else f"{len(problems)} problems"))
     say(f"database: {url}  (try: backoffice --db {url} ledger balances)")

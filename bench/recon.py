@@ -54,17 +54,42 @@ def generate(items: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
             "reference": references,
         }
     )
-    kind = rng.integers(0, 100, items)  # 0: missing in statement, 1: amount, 2: date, 3: split
-    statement_amount = np.where(kind == 1, amounts + 137, amounts)
+    # 1% each: 0 missing in the statement, 1 an amount difference, 2 a date difference (breaks);
+    # 3 the bank splits the payment in two (many-to-one), 4 the books split it (one-to-many),
+    # 5 the amount one minor unit off, 6 the value date a day off (tolerance): matches.
+    kind = rng.integers(0, 100, items)
+    statement_amount = np.where(kind == 1, amounts + 137, np.where(kind == 5, amounts + 1, amounts))
+    offsets = np.where(kind == 2, "9d", np.where(kind == 6, "1d", "0d"))
     statement = pl.DataFrame(
         {
             "id": ids + 10 * items,
             "account": accounts,
             "amount_minor": statement_amount,
-            "value_date": base_date.dt.offset_by(pl.Series(np.where(kind == 2, "9d", "0d"))),
+            "value_date": base_date.dt.offset_by(pl.Series(offsets)),
             "refs": pl.Series(references).str.split(" "),  # one reference each
         }
-    ).filter(pl.Series(kind != 0))
+    )
+    halves = pl.col("amount_minor") // 2
+    split_lines = statement.filter(pl.Series(kind == 3))
+    statement = pl.concat(
+        [
+            statement.filter(pl.Series((kind != 0) & (kind != 3))),
+            split_lines.with_columns(halves.alias("amount_minor")),
+            split_lines.with_columns(
+                pl.col("id") + 60 * items, (pl.col("amount_minor") - halves).alias("amount_minor")
+            ),
+        ]
+    )
+    split_books = books.filter(pl.Series(kind == 4))
+    books = pl.concat(
+        [
+            books.filter(pl.Series(kind != 4)),
+            split_books.with_columns(halves.alias("amount_minor")),
+            split_books.with_columns(
+                pl.col("id") + 50 * items, (pl.col("amount_minor") - halves).alias("amount_minor")
+            ),
+        ]
+    ).sort("id")
     # 1%: lines the books lack (bank fees), and 1%: lines the bank sent twice.
     extra = max(items // 100, 1)
     fees = pl.DataFrame(
@@ -77,7 +102,7 @@ def generate(items: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         }
     )
     twice = statement.head(extra).with_columns(pl.col("id") + 40 * items)
-    statement = pl.concat([statement, fees, twice]).rechunk()
+    statement = pl.concat([statement, fees, twice]).sort("id").rechunk()
     return statement, books
 
 
@@ -104,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     only_books = compare.df2_unq_rows.height
     datacompy_s = time.perf_counter() - started
 
-    rules = MatchingRules(amount_tolerance_minor=0, date_tolerance_days=2)
+    rules = MatchingRules(amount_tolerance_minor=2, date_tolerance_days=2)
     started = time.perf_counter()
     matched = match(statement, books, rules)
     breaks = classify(matched)

@@ -22,6 +22,7 @@ from backoffice.ledger.service import post_entries
 from backoffice.recon.model import (
     Holding,
     HoldingsStatement,
+    MatchingRules,
     Statement,
     StatementFormat,
     StatementLine,
@@ -154,6 +155,11 @@ def by_type(result: Any) -> dict[str, list[dict[str, Any]]]:
 def break_named(store: Store, break_id: str) -> dict[str, Any]:
     (row,) = [row for row in list_breaks(store, today=WEDNESDAY) if row["break_id"] == break_id]
     return row
+
+
+def read_rows(store: Store, table: sa.Table) -> list[Any]:
+    with store.read() as connection:
+        return list(connection.execute(sa.select(table)).all())
 
 
 def count_rows(store: Store, table: sa.Table) -> int:
@@ -714,3 +720,22 @@ def test_a_statement_imported_into_a_gap_clears_the_continuity_break_it_explains
     assert break_named(books, gap)["amount"] == "50.00"
     assert load(books, tuesday).balance_breaks == []
     assert break_named(books, gap)["status"] == "resolved"
+
+
+def test_an_account_with_its_own_tolerance_matches_what_the_default_leaves_as_a_break(
+    books: Store,
+) -> None:
+    book(books, "receipt-1", "100.00", reference="E2E-1")
+    load(books, statement("STMT-1", "0.00", "99.98", line("99.98", MONDAY, "E2E-1")))
+    loose = MatchingRules(amount_tolerance_minor=5)
+    result = run_recon(books, MONDAY, actor="ops", account_rules={NOSTRO: loose})
+    assert (result.matched, result.breaks) == (1, [])
+    rules = {row.rule for row in read_rows(books, schema.recon_matches)}
+    assert rules == {"tolerance"}
+
+
+def test_the_default_rules_leave_a_small_amount_difference_as_a_break(books: Store) -> None:
+    book(books, "receipt-1", "100.00", reference="E2E-1")
+    load(books, statement("STMT-1", "0.00", "99.98", line("99.98", MONDAY, "E2E-1")))
+    result = run_recon(books, MONDAY, actor="ops", account_rules={"someone/else": MatchingRules()})
+    assert [row["type"] for row in result.breaks] == ["amount_difference"]

@@ -62,41 +62,111 @@ def read_statement_file(path: Path) -> tuple[str, list[Any]]:
     return "holdings", list(read_holdings(path))
 
 
+QUARANTINE_KIND = "recon.import"
+quarantined_file_chars_max = 1_048_576  # a refused file's text kept in the quarantine
+
+
+def _file_text(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(quarantined_file_chars_max + 1)
+    except OSError as error:
+        return f"(unreadable: {error.strerror})"
+    text = head[:quarantined_file_chars_max].decode("utf-8", errors="replace")
+    if len(head) > quarantined_file_chars_max:
+        text += f"\n... (cut at {quarantined_file_chars_max} bytes: the whole file is {path})"
+    return text
+
+
 @recon_app.command("import")
 def recon_import(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="camt.053, MT940/950, CSV; semt.002, MT535")],
     json: JsonOption = False,
 ) -> None:
-    """Import bank statements and custodian holdings (format detected; all or nothing per file).
-    A statement imported twice is recognised and not doubled."""
+    """Import bank statements and custodian holdings (format detected; all or nothing per
+    file). A statement imported twice is recognised and not doubled. A file refused (invalid,
+    unknown account, changed since its first import) goes to the quarantine with every
+    reason (`recon quarantine`); the other files go on, and the exit code is 1."""
+    from backoffice.ledger.service import quarantine_one
     from backoffice.recon.service import import_holdings, import_statements
 
     context = cli_context(ctx)
-    results = []
+    results: list[dict[str, Any]] = []
+    refused = 0
     for file in files:
-        kind, statements = read_statement_file(file)
-        if kind == "bank":
-            result = import_statements(
-                context.store(), statements, source_file=str(file), actor=context.actor
-            )
+        try:
+            kind, statements = read_statement_file(file)
+            if kind == "bank":
+                result = import_statements(
+                    context.store(), statements, source_file=str(file), actor=context.actor
+                )
+                row: dict[str, Any] = {
+                    "file": str(file),
+                    "statements": result.statements,
+                    "lines": result.lines,
+                    "existing": result.existing,
+                    "balance_breaks": result.balance_breaks,
+                }
+            else:
+                count = import_holdings(
+                    context.store(), statements, source_file=str(file), actor=context.actor
+                )
+                row = {
+                    "file": str(file),
+                    "holdings_statements": len(statements),
+                    "positions": count,
+                }
+        except ProblemError as error:
+            refused += 1
+            problems = [
+                p if p.source.file else p.with_source(Source(str(file))) for p in error.problems
+            ]
+            quarantine_one(
+                context.store(), QUARANTINE_KIND, Source(str(file)), _file_text(file), problems,
+                actor=context.actor,
+            )  # fmt: skip
             row = {
                 "file": str(file),
-                "statements": result.statements,
-                "lines": result.lines,
-                "existing": result.existing,
-                "balance_breaks": result.balance_breaks,
+                "quarantined": True,
+                "problems": [
+                    {"code": p.code, "reason": p.reason, "where": p.source.describe()}
+                    for p in problems
+                ],
             }
-        else:
-            count = import_holdings(
-                context.store(), statements, source_file=str(file), actor=context.actor
-            )
-            row = {"file": str(file), "holdings_statements": len(statements), "positions": count}
+            if not json:
+                for problem in problems:
+                    stderr.print(f"quarantined: {problem.describe()}", markup=False)
         results.append(row)
-        if not json:
-            stderr.print(f"{file}: {row}", highlight=False)
+        if not json and not row.get("quarantined"):
+            stderr.print(f"{file}: {row}", highlight=False, markup=False)
     if json:
         print_json(results)
+    if refused:
+        raise typer.Exit(1)
+
+
+@recon_app.command("quarantine")
+def recon_quarantine(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Statement and holdings files refused: file, every reason, and the text."""
+    from backoffice.trades.service import quarantined
+
+    items = quarantined(cli_context(ctx).store(), kinds=(QUARANTINE_KIND,))
+    rows: list[dict[str, Any]] = [
+        {"id": i.id, "file": i.file, "problems": i.problems, "raw": i.raw} for i in items
+    ]
+    if json:
+        print_json(rows)
+        return
+    table = Table("id", "file", "problems")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["file"],
+            "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
+        )
+    stdout.print(table)
+    stderr.print(f"{len(rows)} quarantined")
 
 
 @recon_app.command("statements")
@@ -122,14 +192,27 @@ def recon_run(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="reconcile up to this value date")],
     account: Annotated[str | None, typer.Option("--account", help="one ledger account")] = None,
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="YAML: matching rules, default and per account")
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Match statements against the books; what is left becomes breaks."""
+    """Match statements against the books (and custodian holdings against positions); what is
+    left becomes breaks."""
+    from backoffice.formats.recon_rules import read_recon_rules
     from backoffice.recon.service import reconcile_positions, run_recon
 
     context = cli_context(ctx)
     day = required_date(date, "--date")
-    result = run_recon(context.store(), day, actor=context.actor, account=account)
+    default, per_account = read_recon_rules(rules) if rules is not None else (None, None)
+    result = run_recon(
+        context.store(),
+        day,
+        actor=context.actor,
+        account=account,
+        rules=default,
+        account_rules=per_account,
+    )
     positions = reconcile_positions(context.store(), day, actor=context.actor)
     breaks = result.breaks + positions
     if json:

@@ -215,6 +215,10 @@ def _many_to_many(
 
 
 def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) -> Matched:
+    invariant(
+        statement["id"].n_unique() == statement.height and books["id"].n_unique() == books.height,
+        "matching: item ids must be unique on each side",
+    )
     pieces: list[pl.DataFrame] = []
     next_match = 0
     all_lines = _exploded(statement)

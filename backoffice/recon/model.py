@@ -110,7 +110,8 @@ class MatchRule(StrEnum):
     ONE_TO_MANY = "one_to_many"
     MANY_TO_ONE = "many_to_one"
     MANY_TO_MANY = "many_to_many"
-    MANUAL = "manual"
+    MANUAL = "manual"  # by a person (`recon resolve match`), never by the engine
+    CORRECTION = "correction"  # a break's items with its approved correcting entry
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -394,6 +394,37 @@ def _frames(
     return statement, books
 
 
+def _match_by_rules(
+    statement: pl.DataFrame,
+    books: pl.DataFrame,
+    ids: Sequence[int],
+    codes: Mapping[int, str],
+    rules: MatchingRules,
+    account_rules: Mapping[str, MatchingRules],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(pairs, breaks): accounts sharing a rule set are matched together, one run per set;
+    match numbers are kept apart across runs."""
+    groups: dict[MatchingRules, list[str]] = {}
+    for account_id in ids:
+        groups.setdefault(account_rules.get(codes[account_id], rules), []).append(str(account_id))
+    all_pairs: list[pl.DataFrame] = []
+    all_breaks: list[pl.DataFrame] = []
+    offset = 0
+    for group_rules, accounts in groups.items():
+        mine = pl.col("account").is_in(accounts)
+        matched = match(statement.filter(mine), books.filter(mine), group_rules)
+        found = classify(matched)
+        pairs = matched.pairs.with_columns(pl.col("match") + offset)
+        if pairs.height:
+            offset = int(pairs["match"].max()) + 1  # type: ignore[arg-type]
+        all_pairs.append(pairs)
+        all_breaks.append(found)
+    if not all_pairs:
+        empty = match(statement.clear(), books.clear(), rules)
+        return empty.pairs, classify(empty)
+    return pl.concat(all_pairs), pl.concat(all_breaks).sort("side", "id")
+
+
 def run_recon(
     store: Store,
     day: dt.date,
@@ -401,7 +432,10 @@ def run_recon(
     actor: str,
     account: str | None = None,
     rules: MatchingRules | None = None,
+    account_rules: Mapping[str, MatchingRules] | None = None,
 ) -> RunResult:
+    """Match and report breaks up to `day`, with `rules` for every account but those
+    `account_rules` names (by ledger account code)."""
     rules = rules or MatchingRules()
     a, st, b = schema.accounts, schema.statements, schema.breaks
     with store.write() as connection:
@@ -429,10 +463,12 @@ def run_recon(
             .filter(pl.col("value_date") <= pl.col("last"))
             .drop("last")
         )
-        matched = match(statement, books, rules)
-        found = classify(matched)
+        codes = {
+            row.id: row.code
+            for row in connection.execute(sa.select(a.c.id, a.c.code).where(a.c.id.in_(ids)))
+        }
+        pairs, found = _match_by_rules(statement, books, ids, codes, rules, account_rules or {})
         at = now_us()
-        pairs = matched.pairs
         base = (
             connection.execute(
                 sa.select(sa.func.coalesce(sa.func.max(schema.recon_matches.c.match_no), -1))
@@ -480,10 +516,6 @@ def run_recon(
                     _resolve(connection, break_id, actor, "cleared: matched by a later run", at)
                 closed += len(open_ids)
         reported_breaks = []
-        codes = {
-            row.id: row.code
-            for row in connection.execute(sa.select(a.c.id, a.c.code).where(a.c.id.in_(ids)))
-        }
         scales = _scales(connection, ids)
         for row in found.iter_rows(named=True):
             break_id = f"BRK-{'S' if row['side'] == 'statement' else 'B'}{row['id']}"
