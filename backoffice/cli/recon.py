@@ -33,11 +33,9 @@ def _sniff(path: Path) -> str:
             return "semt.002"
         return "camt.053"
     if text.startswith((b"{1:", b":20:", b":16R:")) or b"\n:20:" in head or b"\r\n:20:" in head:
-        return (
-            "mt535"
-            if b"{2:I535" in head or b"{2:O535" in head or b":16R:SUBSAFE" in head
-            else "mt940"
-        )
+        # MT535 is built of :16R: sequences from its first field (GENL); MT940/950 never are.
+        custody = (b"{2:I535", b"{2:O535", b":16R:SUBSAFE", b":16R:GENL")
+        return "mt535" if text.startswith(b":16R:") or any(m in head for m in custody) else "mt940"
     first_line = text.split(b"\n", 1)[0].lower()
     return "holdings_csv" if b"isin" in first_line else "csv"
 
@@ -200,12 +198,12 @@ def recon_run(
     """Match statements against the books (and custodian holdings against positions); what is
     left becomes breaks."""
     from backoffice.formats.recon_rules import read_recon_rules
-    from backoffice.recon.service import reconcile_positions, run_recon
+    from backoffice.recon.service import reconcile
 
     context = cli_context(ctx)
     day = required_date(date, "--date")
     default, per_account = read_recon_rules(rules) if rules is not None else (None, None)
-    result = run_recon(
+    result, positions = reconcile(
         context.store(),
         day,
         actor=context.actor,
@@ -213,7 +211,6 @@ def recon_run(
         rules=default,
         account_rules=per_account,
     )
-    positions = reconcile_positions(context.store(), day, actor=context.actor)
     breaks = result.breaks + positions
     if json:
         print_json({"matched": result.matched, "breaks": breaks, "closed": result.closed})

@@ -1,13 +1,13 @@
 """Bank statements in ISO 20022 camt.053 (BankToCustomerStatement), versions .001.02 to .001.08.
 
-A file is one `Document`; the namespace tells the version. It is parsed with defusedxml, which
-refuses a DTD, an entity or an external reference before anything is expanded (`unsafe_xml`),
-and .02, .03, .04 and .08 are validated against their official schemas in `schemas/`
+A file is one `Document`; the namespace tells the version. It is parsed with defusedxml
+(`xml_reading`), which refuses a DTD, an entity or an external reference before anything is expanded
+(`unsafe_xml`), and .02, .03, .04 and .08 are validated against their official schemas in `schemas/`
 (`schema_invalid`, the XPath as the field). camt.053.001.05 to .07 have no schema here: they are
-read with the structure they share with .04 and .08 (an entry status as a plain code or as
-Sts/Cd), and only what this reader takes from them is checked: every element it needs is there,
-amounts are xs:decimal with at most 5 decimals and 18 digits, currencies three capitals, credit
-and debit indicators CRDT or DBIT, dates ISO dates. Other versions are `unsupported_version`.
+read with the structure they share with .04 and .08 (an entry status as a plain code or as Sts/Cd),
+and only what this reader takes from them is checked: every element it needs is there, amounts are
+xs:decimal with at most 5 decimals and 18 digits, currencies three capitals, credit and debit
+indicators CRDT or DBIT, dates ISO dates. Other versions are `unsupported_version`.
 
 A bank statement is all or nothing: any problem refuses the whole file with a `ProblemError`
 listing every problem found (schema errors up to `schema_errors_max`, then the reader's own up
@@ -68,26 +68,24 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from xml.etree import ElementTree
 
 import xmlschema
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser
 
 from backoffice.errors import Problem, ProblemError, Source
-from backoffice.formats.settlement_status import (
-    _Document,
-    _is_zero,
-    _LineRecordingBuilder,
-    _local,
-    _mx_decimal,
-    _text,
-    _TooDeep,
-    xml_depth_max,
+from backoffice.formats.settlement_status import _is_zero, _mx_decimal, _text, xml_depth_max
+from backoffice.formats.xml_reading import (
+    LineRecordingBuilder,
+    ParsedDocument,
+    ParsePosition,
+    local_name,
+    namespace_of,
+    parse_document,
+    schema_problems,
+    unsupported_document,
 )
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
 
@@ -123,7 +121,6 @@ _NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.([0-9]{
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ISO_DATE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})?")
 _ISO_DATE_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T[0-9:.]+(?:Z|[+-][0-9]{2}:[0-9]{2})?")
-_NAMESPACED = re.compile(r"\{[^}]*\}")
 _STATEMENT = "/Document/BkToCstmrStmt"
 _BOOKED = "BOOK"
 _NOT_BOOKED = frozenset({"PDNG", "INFO", "FUTR"})
@@ -159,16 +156,27 @@ def read_camt053(path: Path) -> list[Statement]:
                 Source(file, 1),
             )
         )
-    parsed = _parse(text, file)
+    parsed = parse_document(text, file, _EntryRecordingBuilder, xml_depth_max)
     if isinstance(parsed, Problem):
         raise ProblemError(parsed)
     root, builder = parsed
     version = _version(root, builder.lines, file)
     namespace = f"{CAMT053_NAMESPACE_PREFIX}{version}"
-    schema_problems = _schema_problems(root, version, builder.lines, file)
-    if schema_problems:
-        raise ProblemError(*schema_problems)
-    reader = _Reader(_Document(namespace, builder.lines, file), text.encode("utf-8"), builder.spans)
+    schema = statement_schema(version)
+    if schema is not None:
+        invalid = schema_problems(
+            schema,
+            root,
+            builder.lines,
+            file,
+            errors_max=schema_errors_max,
+            reason_chars_max=reason_chars_max,
+            namespaces_in_reason=False,
+        )
+        if invalid:
+            raise ProblemError(*invalid)
+    document = ParsedDocument(namespace, builder.lines, file)
+    reader = _Reader(document, text.encode("utf-8"), builder.spans)
     statements = reader.statements(root)
     if reader.problems:
         problems = reader.problems[:problems_max]
@@ -197,104 +205,44 @@ def _content(path: Path, file: str) -> bytes:
 # Parsing --------------------------------------------------------------------------------------
 
 
-class _EntryRecordingBuilder(_LineRecordingBuilder):
+class _EntryRecordingBuilder(LineRecordingBuilder):
     """Builds the tree with each element's line, and each entry's span of bytes in the file:
     from its start tag to the start of its end tag."""
 
-    def __init__(self, line_now: Callable[[], int], byte_now: Callable[[], int]) -> None:
-        super().__init__(line_now)
+    def __init__(self, position: ParsePosition, depth_max: int) -> None:
+        super().__init__(position, depth_max)
         self.spans: dict[ElementTree.Element, tuple[int, int]] = {}
-        self._byte_now = byte_now
         self._starts: dict[ElementTree.Element, int] = {}
 
     def start(self, tag: str, attrs: dict[str, str], /) -> ElementTree.Element:
         element = super().start(tag, attrs)
-        if _local(tag) == "Ntry":
-            self._starts[element] = self._byte_now()
+        if local_name(tag) == "Ntry":
+            self._starts[element] = self.position.byte_now()
         return element
 
     def end(self, tag: str, /) -> ElementTree.Element:
         element = super().end(tag)
         start = self._starts.pop(element, None)
         if start is not None:
-            self.spans[element] = (start, self._byte_now())
+            self.spans[element] = (start, self.position.byte_now())
         return element
-
-
-def _parse(text: str, file: str) -> tuple[ElementTree.Element, _EntryRecordingBuilder] | Problem:
-    def line_now() -> int:
-        return int(parser.parser.CurrentLineNumber)
-
-    def byte_now() -> int:
-        return int(parser.parser.CurrentByteIndex)
-
-    builder = _EntryRecordingBuilder(line_now, byte_now)
-    parser = DefusedXMLParser(
-        target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
-    )
-    try:
-        # A str: the bytes were checked as UTF-8 and the byte offsets are those of its UTF-8.
-        parser.feed(text)
-        root = parser.close()
-    except DefusedXmlException as error:
-        return Problem(
-            "unsafe_xml",
-            f"refused unexpanded ({type(error).__name__}): a DTD, entity declaration or "
-            "external reference could expand without bound or reach outside the file",
-            Source(file, line_now()),
-        )
-    except _TooDeep:
-        reason = f"elements nest deeper than {xml_depth_max}"
-        return Problem("malformed_xml", reason, Source(file, line_now()))
-    except ElementTree.ParseError as error:
-        line, _ = error.position
-        return Problem("malformed_xml", f"not well-formed XML: {error}", Source(file, line))
-    return root, builder
 
 
 def _version(root: ElementTree.Element, lines: dict[ElementTree.Element, int], file: str) -> str:
     """The camt.053 version of the document ("02"), or a `ProblemError`."""
-    namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
-    source = Source(file, lines.get(root, 1), f"/{_local(root.tag)}")
-    match = _NAMESPACE.fullmatch(namespace)
-    if _local(root.tag) != "Document" or match is None:
-        raise ProblemError(
-            Problem(
-                "unsupported_message",
-                f"a {_local(root.tag)} in {namespace or 'no namespace'}: expected a Document "
-                f"of {CAMT053_NAMESPACE_PREFIX}02 to 08",
-                source,
-            )
-        )
+    match = _NAMESPACE.fullmatch(namespace_of(root.tag))
+    if local_name(root.tag) != "Document" or match is None:
+        expected = f"{CAMT053_NAMESPACE_PREFIX}02 to 08"
+        raise ProblemError(unsupported_document(root, lines, file, expected))
     if match[1] not in SUPPORTED_VERSIONS:
         raise ProblemError(
             Problem(
                 "unsupported_version",
                 f"camt.053.001.{match[1]}: versions .02 to .08 are read",
-                source,
+                Source(file, lines.get(root, 1), f"/{local_name(root.tag)}"),
             )
         )
     return match[1]
-
-
-def _schema_problems(
-    root: ElementTree.Element, version: str, lines: dict[ElementTree.Element, int], file: str
-) -> list[Problem]:
-    schema = statement_schema(version)
-    if schema is None:
-        return []
-    problems: list[Problem] = []
-    for error in schema.iter_errors(root, use_location_hints=False):
-        element = error.elem
-        line = lines.get(element, 1) if isinstance(element, ElementTree.Element) else 1
-        xpath = _NAMESPACED.sub("", error.path) if error.path else None
-        reason = _NAMESPACED.sub("", " ".join((error.reason or error.message).split()))
-        problems.append(
-            Problem("schema_invalid", reason[:reason_chars_max], Source(file, line, xpath))
-        )
-        if len(problems) >= schema_errors_max:
-            break
-    return problems
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -323,7 +271,7 @@ class _Reader:
 
     def __init__(
         self,
-        document: _Document,
+        document: ParsedDocument,
         content: bytes,
         spans: dict[ElementTree.Element, tuple[int, int]],
     ) -> None:
@@ -503,7 +451,7 @@ class _Reader:
                 self.bad("missing_field", f"{path}/Dt or {path}/DtTm is required", parent, xpath)
             return None
         choice = holder[0]
-        name = _local(choice.tag)
+        name = local_name(choice.tag)
         text = (choice.text or "").strip()
         pattern = _ISO_DATE if name == "Dt" else _ISO_DATE_TIME if name == "DtTm" else None
         match = pattern.fullmatch(text) if pattern is not None else None

@@ -1,14 +1,14 @@
 """Custodians' statements of holdings: ISO 20022 semt.002.001.11, SWIFT MT535 and CSV, the
 format detected, each read into `HoldingsStatement`s of one safekeeping account as of one date.
 
-semt.002 (a file starting with '<'): one `Document` of `semt.002.001.11`, parsed with
-defusedxml, which refuses a DTD, an entity or an external reference before anything is expanded
+semt.002 (a file starting with '<'): one `Document` of `semt.002.001.11`, parsed with defusedxml
+(`xml_reading`), which refuses a DTD, an entity or an external reference before anything is expanded
 (`unsafe_xml`), and validated against the official schema (`schema_invalid`, the XPath as the
-field). Account = SfkpgAcct/Id; as_of = StmtGnlDtls/StmtDtTm (Dt, or the date of DtTm);
-statement_id = StmtGnlDtls/StmtId, else "account:as_of"; one `Holding` per BalForAcct: its
-FinInstrmId/ISIN and AggtBal/Qty/Qty/Qty/Unit (or FaceAmt, a face amount, for debt), negative when
-AggtBal/ShrtLngInd is SHOR. Each sub-account (SubAcctDtls with its own SfkpgAcct/Id and
-BalForSubAcct) is a statement of its own, its id the statement's and "/" and the sub-account.
+field). Account = SfkpgAcct/Id; as_of = StmtGnlDtls/StmtDtTm (Dt, or the date of DtTm); statement_id
+= StmtGnlDtls/StmtId, else "account:as_of"; one `Holding` per BalForAcct: its FinInstrmId/ISIN and
+AggtBal/Qty/Qty/Qty/Unit (or FaceAmt, a face amount, for debt), negative when AggtBal/ShrtLngInd is
+SHOR. Each sub-account (SubAcctDtls with its own SfkpgAcct/Id and BalForSubAcct) is a statement of
+its own, its id the statement's and "/" and the sub-account.
 
 MT535 (a file starting with '{1:', or a bare text block starting with ':16R:GENL'): one
 statement per message, or per run of pages (:28E: 1/MORE, 2/MORE ... n/LAST, joined in file
@@ -52,12 +52,19 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import xmlschema
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser
 from stdnum import isin as stdnum_isin
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.mt940 import FinField, decode_text, fin_fields, fin_messages, read_content
+from backoffice.formats.xml_reading import (
+    LineRecordingBuilder,
+    ParsedDocument,
+    local_name,
+    namespace_of,
+    parse_document,
+    schema_problems,
+    unsupported_document,
+)
 from backoffice.recon.model import Holding, HoldingsStatement, StatementFormat
 
 __all__ = ["SEMT_002", "file_bytes_max", "holdings_schema", "read_holdings"]
@@ -198,110 +205,26 @@ class _Collected:
 # semt.002 -------------------------------------------------------------------------------------
 
 
-class _TooDeep(Exception):
-    """Raised from inside the parser to stop at once on nesting over `xml_depth_max`."""
-
-
-class _LineRecordingBuilder(ElementTree.TreeBuilder):
-    """Builds the tree, remembering each element's line, and refuses too deep a nesting."""
-
-    def __init__(self, line_now: Callable[[], int]) -> None:
-        super().__init__()
-        self.lines: dict[ElementTree.Element, int] = {}
-        self._line_now = line_now
-        self._depth = 0
-
-    def start(self, tag: str, attrs: dict[str, str], /) -> ElementTree.Element:
-        self._depth += 1
-        if self._depth > xml_depth_max:
-            raise _TooDeep
-        element = super().start(tag, attrs)
-        self.lines[element] = self._line_now()
-        return element
-
-    def end(self, tag: str, /) -> ElementTree.Element:
-        self._depth -= 1
-        return super().end(tag)
-
-
-@dataclass(frozen=True, slots=True)
-class _Document:
-    lines: dict[ElementTree.Element, int]
-    file: str
-
-    def find(self, element: ElementTree.Element, path: str) -> ElementTree.Element | None:
-        return element.find("/".join(f"{{{SEMT_002}}}{name}" for name in path.split("/")))
-
-    def findall(self, element: ElementTree.Element, path: str) -> list[ElementTree.Element]:
-        return element.findall("/".join(f"{{{SEMT_002}}}{name}" for name in path.split("/")))
-
-    def text(self, element: ElementTree.Element, path: str) -> str | None:
-        found = self.find(element, path)
-        return found.text.strip() if found is not None and found.text is not None else None
-
-    def source(self, element: ElementTree.Element | None, xpath: str) -> Source:
-        line = self.lines.get(element) if element is not None else None
-        return Source(self.file, line if line is not None else 1, xpath)
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _parse_xml(
-    text: str, file: str
-) -> tuple[ElementTree.Element, dict[ElementTree.Element, int]] | Problem:
-    def line_now() -> int:
-        return int(parser.parser.CurrentLineNumber)
-
-    builder = _LineRecordingBuilder(line_now)
-    parser = DefusedXMLParser(
-        target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
-    )
-    try:
-        parser.feed(text)  # a str: the bytes were checked as UTF-8, whatever the prolog says
-        root = parser.close()
-    except DefusedXmlException as error:
-        return Problem(
-            "unsafe_xml",
-            f"refused unexpanded ({type(error).__name__}): a DTD, entity declaration or "
-            "external reference could expand without bound or reach outside the file",
-            Source(file, line_now()),
-        )
-    except _TooDeep:
-        reason = f"elements nest deeper than {xml_depth_max}"
-        return Problem("malformed_xml", reason, Source(file, line_now()))
-    except ElementTree.ParseError as error:
-        line, _ = error.position
-        return Problem("malformed_xml", f"not well-formed XML: {error}", Source(file, line))
-    return root, builder.lines
-
-
 def _read_semt002(text: str, file: str) -> tuple[list[HoldingsStatement], list[Problem]]:
-    parsed = _parse_xml(text, file)
+    parsed = parse_document(text, file, LineRecordingBuilder, xml_depth_max)
     if isinstance(parsed, Problem):
         return [], [parsed]
-    root, lines = parsed
-    namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
-    if _local(root.tag) != "Document" or namespace != SEMT_002:
-        reason = (
-            f"a {_local(root.tag)} in {namespace or 'no namespace'}: expected a Document of "
-            f"{SEMT_002}"
-        )
-        source = Source(file, lines.get(root, 1), f"/{_local(root.tag)}")
-        return [], [Problem("unsupported_message", reason, source)]
-    problems: list[Problem] = []
-    for error in holdings_schema().iter_errors(root, use_location_hints=False):
-        element = error.elem
-        line = lines.get(element, 1) if isinstance(element, ElementTree.Element) else 1
-        xpath = re.sub(r"\{[^}]*\}", "", error.path) if error.path else None
-        reason = " ".join((error.reason or error.message).split())[:reason_chars_max]
-        problems.append(Problem("schema_invalid", reason, Source(file, line, xpath)))
-        if len(problems) >= schema_errors_max:
-            break
+    root, builder = parsed
+    lines = builder.lines
+    if local_name(root.tag) != "Document" or namespace_of(root.tag) != SEMT_002:
+        return [], [unsupported_document(root, lines, file, SEMT_002)]
+    problems = schema_problems(
+        holdings_schema(),
+        root,
+        lines,
+        file,
+        errors_max=schema_errors_max,
+        reason_chars_max=reason_chars_max,
+        namespaces_in_reason=True,
+    )
     if problems:
         return [], problems
-    collected = _semt002_statement(_Document(lines, file), root[0], problems)
+    collected = _semt002_statement(ParsedDocument(SEMT_002, lines, file), root[0], problems)
     if collected is None or problems:
         return [], problems
     statements = collected.statements(StatementFormat.SEMT002, problems)
@@ -309,7 +232,7 @@ def _read_semt002(text: str, file: str) -> tuple[list[HoldingsStatement], list[P
 
 
 def _semt002_statement(
-    document: _Document, report: ElementTree.Element, problems: list[Problem]
+    document: ParsedDocument, report: ElementTree.Element, problems: list[Problem]
 ) -> _Collected | None:
     def bad(code: str, reason: str, element: ElementTree.Element | None, path: str) -> None:
         problems.append(Problem(code, reason, document.source(element, f"{_REPORT}/{path}")))
@@ -365,7 +288,7 @@ def _semt002_statement(
 
 
 def _mx_holding(
-    document: _Document, balance: ElementTree.Element, base: str, problems: list[Problem]
+    document: ParsedDocument, balance: ElementTree.Element, base: str, problems: list[Problem]
 ) -> Holding | None:
     identifier = document.find(balance, "FinInstrmId/ISIN")
     isin = document.text(balance, "FinInstrmId/ISIN")
@@ -389,7 +312,7 @@ def _mx_holding(
     kind = balance
     for expected in ("Qty", "Qty", None):
         inner = node[0] if node is not None and len(node) > 0 else None
-        shape = _local(inner.tag) if inner is not None else "nothing"
+        shape = local_name(inner.tag) if inner is not None else "nothing"
         if inner is None or shape not in ({expected} if expected else {"Unit", "FaceAmt"}):
             reason = f"a quantity as {shape}: only Qty/Qty/Unit or Qty/Qty/FaceAmt is read"
             problems.append(Problem("unsupported_quantity", reason, document.source(node, path)))

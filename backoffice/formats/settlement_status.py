@@ -1,9 +1,10 @@
 """Inbound settlement status advices and confirmations, ISO 20022 or SWIFT FIN (format detected).
 
 ISO 20022: an XML file holding one `Document` of `sese.024.001.12` (status advice) or
-`sese.025.001.11` (settlement confirmation). It is parsed with defusedxml, which refuses a DTD,
-an entity or an external reference before anything is expanded (`unsafe_xml`), and validated
-against the official schema in `schemas/` (`schema_invalid`, the XPath as the field).
+`sese.025.001.11` (settlement confirmation). It is parsed with defusedxml (`xml_reading`), which
+refuses a DTD, an entity or an external reference before anything is expanded (`unsafe_xml`),
+and validated against the official schema in `schemas/` (`schema_invalid`, the XPath as the
+field).
 SWIFT FIN: one or more MT548 (status advice) or MT544-547 (settlement confirmations), each
 `{1:...}{2:...}[{3:...}]{4:...-}[{5:...}]`, one after another or separated by `$` lines.
 
@@ -53,11 +54,18 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import xmlschema
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.xml_reading import (
+    LineRecordingBuilder,
+    ParsedDocument,
+    local_name,
+    namespace_of,
+    parse_document,
+    schema_problems,
+    unsupported_document,
+)
 from backoffice.settlement.model import StatusAdvice, StatusKind
 
 __all__ = [
@@ -323,133 +331,36 @@ def _read_xml(text: str, file: str) -> Iterator[StatusAdvice | RejectedMessage]:
     yield _xml_message(text, file)
 
 
-class _TooDeep(Exception):
-    """Raised from inside the parser to stop at once on nesting over `xml_depth_max`."""
-
-
-class _LineRecordingBuilder(ElementTree.TreeBuilder):
-    """Builds the tree, remembering each element's line, and refuses too deep a nesting."""
-
-    def __init__(self, line_now: Callable[[], int]) -> None:
-        super().__init__()
-        self.lines: dict[ElementTree.Element, int] = {}
-        self._line_now = line_now
-        self._depth = 0
-
-    def start(self, tag: str, attrs: dict[str, str], /) -> ElementTree.Element:
-        self._depth += 1
-        if self._depth > xml_depth_max:
-            raise _TooDeep
-        element = super().start(tag, attrs)
-        self.lines[element] = self._line_now()
-        return element
-
-    def end(self, tag: str, /) -> ElementTree.Element:
-        self._depth -= 1
-        return super().end(tag)
-
-
-@dataclass(frozen=True, slots=True)
-class _Document:
-    """One parsed document: its namespace, its elements' lines and the file it came from."""
-
-    namespace: str
-    lines: dict[ElementTree.Element, int]
-    file: str
-
-    def find(self, element: ElementTree.Element, path: str) -> ElementTree.Element | None:
-        return element.find(self._qualified(path))
-
-    def findall(self, element: ElementTree.Element, path: str) -> list[ElementTree.Element]:
-        return element.findall(self._qualified(path))
-
-    def text(self, element: ElementTree.Element, path: str) -> str | None:
-        found = self.find(element, path)
-        return found.text.strip() if found is not None and found.text is not None else None
-
-    def source(self, element: ElementTree.Element | None, xpath: str) -> Source:
-        line = self.lines.get(element) if element is not None else None
-        return Source(self.file, line if line is not None else 1, xpath)
-
-    def _qualified(self, path: str) -> str:
-        return "/".join(f"{{{self.namespace}}}{name}" for name in path.split("/"))
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
 def _xml_message(text: str, file: str) -> StatusAdvice | RejectedMessage:
     source = Source(file, 1)
     if len(text.encode("utf-8")) > message_bytes_max:
         reason = f"the document is over {message_bytes_max} bytes"
         return RejectedMessage(source, "", (Problem("message_too_long", reason, source),))
-    parsed = _parse_xml(text, file)
+    parsed = parse_document(text, file, LineRecordingBuilder, xml_depth_max)
     if isinstance(parsed, Problem):
         return RejectedMessage(source, text, (parsed,))
-    root, lines = parsed
-    namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
-    if _local(root.tag) != "Document" or namespace not in _SCHEMA_FILES:
-        problem = Problem(
-            "unsupported_message",
-            f"a {_local(root.tag)} in {namespace or 'no namespace'}: expected a Document of "
-            f"{SESE_024} or {SESE_025}",
-            Source(file, lines.get(root, 1), f"/{_local(root.tag)}"),
-        )
+    root, builder = parsed
+    lines = builder.lines
+    namespace = namespace_of(root.tag)
+    if local_name(root.tag) != "Document" or namespace not in _SCHEMA_FILES:
+        problem = unsupported_document(root, lines, file, f"{SESE_024} or {SESE_025}")
         return RejectedMessage(source, text, (problem,))
-    problems = _schema_problems(root, namespace, lines, file)
+    problems = schema_problems(
+        message_schema(namespace),
+        root,
+        lines,
+        file,
+        errors_max=schema_errors_max,
+        reason_chars_max=reason_chars_max,
+        namespaces_in_reason=True,
+    )
     if problems:
         return RejectedMessage(source, text, tuple(problems))
-    document = _Document(namespace, lines, file)
+    document = ParsedDocument(namespace, lines, file)
     message_id_suffix = _digest(root)
     if namespace == SESE_024:
         return _status_advice(document, root[0], message_id_suffix, text, source)
     return _confirmation(document, root[0], message_id_suffix, text, source)
-
-
-def _parse_xml(
-    text: str, file: str
-) -> tuple[ElementTree.Element, dict[ElementTree.Element, int]] | Problem:
-    def line_now() -> int:
-        return int(parser.parser.CurrentLineNumber)
-
-    builder = _LineRecordingBuilder(line_now)
-    parser = DefusedXMLParser(
-        target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
-    )
-    try:
-        parser.feed(text)  # a str: the bytes were checked as UTF-8, whatever the prolog says
-        root = parser.close()
-    except DefusedXmlException as error:
-        return Problem(
-            "unsafe_xml",
-            f"refused unexpanded ({type(error).__name__}): a DTD, entity declaration or "
-            "external reference could expand without bound or reach outside the file",
-            Source(file, line_now()),
-        )
-    except _TooDeep:
-        reason = f"elements nest deeper than {xml_depth_max}"
-        return Problem("malformed_xml", reason, Source(file, line_now()))
-    except ElementTree.ParseError as error:
-        line, _ = error.position
-        return Problem("malformed_xml", f"not well-formed XML: {error}", Source(file, line))
-    return root, builder.lines
-
-
-def _schema_problems(
-    root: ElementTree.Element, namespace: str, lines: dict[ElementTree.Element, int], file: str
-) -> list[Problem]:
-    problems: list[Problem] = []
-    schema = message_schema(namespace)
-    for error in schema.iter_errors(root, use_location_hints=False):
-        element = error.elem
-        line = lines.get(element, 1) if isinstance(element, ElementTree.Element) else 1
-        xpath = re.sub(r"\{[^}]*\}", "", error.path) if error.path else None
-        reason = " ".join((error.reason or error.message).split())[:reason_chars_max]
-        problems.append(Problem("schema_invalid", reason, Source(file, line, xpath)))
-        if len(problems) >= schema_errors_max:
-            break
-    return problems
 
 
 def _digest(root: ElementTree.Element) -> str:
@@ -472,7 +383,7 @@ _ADVICE_STATUS_BLOCKS: tuple[tuple[str, str, dict[str, str | None]], ...] = (
 
 
 def _status_advice(
-    document: _Document, advice: ElementTree.Element, suffix: str, raw: str, source: Source
+    document: ParsedDocument, advice: ElementTree.Element, suffix: str, raw: str, source: Source
 ) -> StatusAdvice | RejectedMessage:
     problems: list[Problem] = []
     reference = _mx_reference(document, advice, "TxId/AcctOwnrTxId", _ADVICE, problems)
@@ -482,11 +393,11 @@ def _status_advice(
         if holder is None or len(holder) == 0:
             continue
         choice = holder[0]
-        xpath = f"{_ADVICE}/{container}/{_local(choice.tag)}"
+        xpath = f"{_ADVICE}/{container}/{local_name(choice.tag)}"
         blocks.append(
             _StatusBlock(
                 qualifier=qualifier,
-                code=codes.get(_local(choice.tag)),
+                code=codes.get(local_name(choice.tag)),
                 label=xpath,
                 reasons=_mx_reasons(document, choice),
                 source=document.source(choice, xpath),
@@ -501,7 +412,7 @@ def _status_advice(
 
 
 def _mx_reference(
-    document: _Document,
+    document: ParsedDocument,
     message: ElementTree.Element,
     path: str,
     base: str,
@@ -521,13 +432,13 @@ def _mx_reference(
     return reference
 
 
-def _mx_reasons(document: _Document, choice: ElementTree.Element) -> tuple[_Reason, ...]:
+def _mx_reasons(document: ParsedDocument, choice: ElementTree.Element) -> tuple[_Reason, ...]:
     """The reasons of one status choice, whatever its shape: a list of coded reasons (Pdg,
     Flng, Umtchd...), a proprietary status with proprietary reasons, or one proprietary reason
     (Mtchd, CxlReqd, ModReqd)."""
     if document.find(choice, "Rsn/Cd") is not None:
         holders = document.findall(choice, "Rsn")
-    elif _local(choice.tag) == "Prtry":
+    elif local_name(choice.tag) == "Prtry":
         holders = document.findall(choice, "PrtryRsn")
     else:
         holders = [choice]
@@ -538,7 +449,7 @@ def _mx_reasons(document: _Document, choice: ElementTree.Element) -> tuple[_Reas
         generic = document.find(holder, "Rsn")
         if coded is not None and len(coded) > 0:
             inner = coded[0]
-            if _local(inner.tag) == "Cd":
+            if local_name(inner.tag) == "Cd":
                 code = (inner.text or "").strip() or None
             else:
                 code = _mx_proprietary(document, inner)
@@ -550,7 +461,7 @@ def _mx_reasons(document: _Document, choice: ElementTree.Element) -> tuple[_Reas
     return tuple(reasons)
 
 
-def _mx_proprietary(document: _Document, generic: ElementTree.Element) -> str | None:
+def _mx_proprietary(document: ParsedDocument, generic: ElementTree.Element) -> str | None:
     """A GenericIdentification30 (Id, Issr) as "ISSUER/CODE"."""
     code = document.text(generic, "Id")
     issuer = document.text(generic, "Issr")
@@ -558,7 +469,7 @@ def _mx_proprietary(document: _Document, generic: ElementTree.Element) -> str | 
 
 
 def _confirmation(
-    document: _Document,
+    document: ParsedDocument,
     confirmation: ElementTree.Element,
     suffix: str,
     raw: str,
@@ -613,17 +524,24 @@ def _mx_decimal(text: str | None) -> str | None:
     return _plain_number(match[1], match[2])
 
 
-def _mx_quantity(document: _Document, confirmation: ElementTree.Element, bad: _MxBad) -> str | None:
+def _mx_quantity(
+    document: ParsedDocument, confirmation: ElementTree.Element, bad: _MxBad
+) -> str | None:
     path = "QtyAndAcctDtls/SttldQty"
     held = document.find(confirmation, path)
     choice = held[0] if held is not None and len(held) > 0 else None
     inner = choice[0] if choice is not None and len(choice) > 0 else None
-    if choice is None or inner is None or _local(choice.tag) != "Qty":
+    if choice is None or inner is None or local_name(choice.tag) != "Qty":
         bad("invalid_quantity", "a settled quantity as Qty/Unit or Qty/FaceAmt", choice, path)
         return None
-    path = f"{path}/Qty/{_local(inner.tag)}"
-    if _local(inner.tag) not in {"Unit", "FaceAmt"}:
-        bad("invalid_quantity", f"a quantity as {_local(inner.tag)} is not read here", inner, path)
+    path = f"{path}/Qty/{local_name(inner.tag)}"
+    if local_name(inner.tag) not in {"Unit", "FaceAmt"}:
+        bad(
+            "invalid_quantity",
+            f"a quantity as {local_name(inner.tag)} is not read here",
+            inner,
+            path,
+        )
         return None
     quantity = _mx_decimal(inner.text)
     if quantity is None or _is_zero(quantity):
@@ -633,7 +551,7 @@ def _mx_quantity(document: _Document, confirmation: ElementTree.Element, bad: _M
 
 
 def _mx_amount(
-    document: _Document, confirmation: ElementTree.Element, bad: _MxBad
+    document: ParsedDocument, confirmation: ElementTree.Element, bad: _MxBad
 ) -> tuple[str | None, str | None]:
     path = "SttldAmt/Amt"
     element = document.find(confirmation, path)
@@ -653,12 +571,14 @@ def _mx_amount(
     return amount, element.get("Ccy")
 
 
-def _mx_date(document: _Document, confirmation: ElementTree.Element, bad: _MxBad) -> dt.date | None:
+def _mx_date(
+    document: ParsedDocument, confirmation: ElementTree.Element, bad: _MxBad
+) -> dt.date | None:
     path = "TradDtls/FctvSttlmDt"
     held = document.find(confirmation, path)
     choice = held[0] if held is not None and len(held) > 0 else None
     inner = choice[0] if choice is not None and len(choice) > 0 else None
-    if choice is None or inner is None or _local(choice.tag) != "Dt":
+    if choice is None or inner is None or local_name(choice.tag) != "Dt":
         code = document.text(choice, "Id") if choice is not None else None
         reason = f"the effective settlement date is a code ({code}), not a date"
         bad("invalid_date", reason, choice, path)
@@ -668,7 +588,7 @@ def _mx_date(document: _Document, confirmation: ElementTree.Element, bad: _MxBad
         # ISODate may carry a time zone and ISODateTime a time: the date is the first ten.
         return dt.date.fromisoformat(text[:10])
     except ValueError:
-        bad("invalid_date", f"{text!r} is not a date", inner, f"{path}/Dt/{_local(inner.tag)}")
+        bad("invalid_date", f"{text!r} is not a date", inner, f"{path}/Dt/{local_name(inner.tag)}")
         return None
 
 

@@ -951,8 +951,27 @@ def import_holdings(
     is recognised, with another quantity refused."""
     h = schema.holdings
     stored = 0
+    hs = schema.holdings_statements
     with store.write() as connection:
         for statement in statements:
+            known = connection.execute(
+                sa.select(hs.c.id).where(
+                    hs.c.account == statement.account,
+                    hs.c.as_of == statement.as_of,
+                    hs.c.statement_id == statement.statement_id,
+                )
+            ).first()
+            if known is None:
+                connection.execute(
+                    sa.insert(hs).values(
+                        statement_id=statement.statement_id,
+                        format=statement.format.value,
+                        account=statement.account,
+                        as_of=statement.as_of,
+                        positions=len(statement.holdings),
+                        source_file=source_file,
+                    )
+                )
             for holding in statement.holdings:
                 found = connection.execute(
                     sa.select(h.c.quantity).where(
@@ -993,9 +1012,56 @@ def import_holdings(
     return stored
 
 
-def reconcile_positions(store: Store, day: dt.date, *, actor: str) -> list[dict[str, Any]]:
+def reconcile(
+    store: Store,
+    day: dt.date,
+    *,
+    actor: str,
+    account: str | None = None,
+    rules: MatchingRules | None = None,
+    account_rules: Mapping[str, MatchingRules] | None = None,
+) -> tuple[RunResult, list[dict[str, Any]]]:
+    """The day's reconciliation: cash (statements against postings) and positions (custodian
+    holdings against ledger positions). With `account`, that ledger account alone: its
+    statements, or its position, whichever it has; neither is `unknown_account`."""
+    if account is None:
+        result = run_recon(store, day, actor=actor, rules=rules, account_rules=account_rules)
+        return result, reconcile_positions(store, day, actor=actor)
+    a, st, h = schema.accounts, schema.statements, schema.holdings_statements
+    with store.read() as connection:
+        row = connection.execute(
+            sa.select(a.c.id, a.c.external_account).where(a.c.code == account)
+        ).first()
+        has_statements = (
+            row is not None
+            and connection.execute(
+                sa.select(sa.func.count()).select_from(st).where(st.c.account_id == row.id)
+            ).scalar_one()
+        )
+        has_holdings = (
+            row is not None
+            and connection.execute(
+                sa.select(sa.func.count()).select_from(h).where(h.c.account == row.external_account)
+            ).scalar_one()
+        )
+    if has_statements or not has_holdings:
+        result = run_recon(
+            store, day, actor=actor, account=account, rules=rules, account_rules=account_rules
+        )
+    else:
+        result = RunResult(matched=0, breaks=[], closed=0)
+    positions = (
+        reconcile_positions(store, day, actor=actor, account=account) if has_holdings else []
+    )
+    return result, positions
+
+
+def reconcile_positions(
+    store: Store, day: dt.date, *, actor: str, account: str | None = None
+) -> list[dict[str, Any]]:
     """Custodian holdings as of `day` against the ledger positions of the accounts whose
-    `external_account` is the safekeeping account, per ISIN: a difference is a break."""
+    `external_account` is the safekeeping account, per ISIN: a difference is a break. With
+    `account`, that ledger account's position alone."""
     h, a, s, p, je = (
         schema.holdings,
         schema.accounts,
@@ -1003,17 +1069,27 @@ def reconcile_positions(store: Store, day: dt.date, *, actor: str) -> list[dict[
         schema.postings,
         schema.journal_entries,
     )
+    only = account
     found: list[dict[str, Any]] = []
     with store.write() as connection:
         positions = connection.execute(sa.select(h).where(h.c.as_of == day)).all()
-        if not positions:
+        hs = schema.holdings_statements
+        safekeeping = sorted(
+            connection.execute(sa.select(hs.c.account).where(hs.c.as_of == day).distinct())
+            .scalars()
+            .all()
+        )
+        if not safekeeping:
             return []
-        safekeeping = sorted({row.account for row in positions})
         ledger = connection.execute(
             sa.select(a.c.id, a.c.code, a.c.external_account, s.c.code.label("isin"), s.c.scale)
             .join(s, s.c.id == a.c.asset_id)
             .where(a.c.external_account.in_(safekeeping), s.c.kind == "security")
         ).all()
+        if only is not None:
+            ledger = [r for r in ledger if r.code == only]
+            wanted = {(r.external_account, r.isin) for r in ledger}
+            positions = [row for row in positions if (row.account, row.isin) in wanted]
         balances = {
             row.account_id: int(row.total or 0)
             for row in connection.execute(
@@ -1039,9 +1115,9 @@ def reconcile_positions(store: Store, day: dt.date, *, actor: str) -> list[dict[
         seen: set[tuple[str, str]] = set()
         for row in positions:
             seen.add((row.account, row.isin))
-            account = by_position.get((row.account, row.isin))
+            held = by_position.get((row.account, row.isin))
             where = Source(row.source_file, field=row.isin)
-            if account is None:
+            if held is None:
                 # The custodian holds what no ledger account of that safekeeping account does.
                 scale = known_scales.get(row.isin, _decimals(row.quantity))
                 quantity = _amount(row.quantity, scale, where)
@@ -1053,32 +1129,30 @@ def reconcile_positions(store: Store, day: dt.date, *, actor: str) -> list[dict[
                         )
                     )  # fmt: skip
                 continue
-            quantity = _amount(row.quantity, account.scale, where)
-            difference = quantity - balances.get(account.id, 0)
+            quantity = _amount(row.quantity, held.scale, where)
+            difference = quantity - balances.get(held.id, 0)
             if difference:
                 found.append(
                     _position_break(
-                        connection, account, row.account, row.isin, account.scale, day,
+                        connection, held, row.account, row.isin, held.scale, day,
                         difference, BreakType.AMOUNT_DIFFERENCE, actor,
                     )
                 )  # fmt: skip
             else:
-                _clear_position(connection, account.id, row.account, row.isin, day, actor)
-        for account in ledger:
-            if (account.external_account, account.isin) in seen:
+                _clear_position(connection, held.id, row.account, row.isin, day, actor)
+        for held in ledger:
+            if (held.external_account, held.isin) in seen:
                 continue
-            if balances.get(account.id, 0):
+            if balances.get(held.id, 0):
                 found.append(
                     _position_break(
-                        connection, account, account.external_account, account.isin,
-                        account.scale, day, -balances[account.id],
+                        connection, held, held.external_account, held.isin,
+                        held.scale, day, -balances[held.id],
                         BreakType.MISSING_IN_STATEMENT, actor,
                     )
                 )  # fmt: skip
             else:
-                _clear_position(
-                    connection, account.id, account.external_account, account.isin, day, actor
-                )
+                _clear_position(connection, held.id, held.external_account, held.isin, day, actor)
     return found
 
 

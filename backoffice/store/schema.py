@@ -336,6 +336,18 @@ holdings = sa.Table(
     sa.Column("source_file", sa.Text, nullable=False),
 )
 
+holdings_statements = sa.Table(
+    "holdings_statements",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("statement_id", sa.String(80), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("positions", sa.Integer, nullable=False),
+    sa.Column("source_file", sa.Text, nullable=False),
+)
+
 recon_matches = sa.Table(
     "recon_matches",
     metadata,

@@ -67,6 +67,20 @@ def upgrade() -> None:
         sa.Column("source_file", sa.Text, nullable=False),
         sa.UniqueConstraint("account", "as_of", "isin", name="uq_holdings_position"),
     )
+    # Every holdings statement, even one listing nothing: "the custodian holds nothing" is news.
+    op.create_table(
+        "holdings_statements",
+        sa.Column("id", Id, primary_key=True),
+        sa.Column("statement_id", sa.String(80), nullable=False),
+        sa.Column("format", sa.String(16), nullable=False),
+        sa.Column("account", sa.String(64), nullable=False),
+        sa.Column("as_of", sa.Date, nullable=False),
+        sa.Column("positions", sa.Integer, nullable=False),
+        sa.Column("source_file", sa.Text, nullable=False),
+        sa.UniqueConstraint(
+            "account", "as_of", "statement_id", name="uq_holdings_statements_statement"
+        ),
+    )
     op.create_table(
         "recon_matches",
         sa.Column("id", Id, primary_key=True),
