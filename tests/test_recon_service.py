@@ -739,3 +739,18 @@ def test_the_default_rules_leave_a_small_amount_difference_as_a_break(books: Sto
     load(books, statement("STMT-1", "0.00", "99.98", line("99.98", MONDAY, "E2E-1")))
     result = run_recon(books, MONDAY, actor="ops", account_rules={"someone/else": MatchingRules()})
     assert [row["type"] for row in result.breaks] == ["amount_difference"]
+
+
+def test_a_duplicate_line_stays_a_duplicate_when_the_run_is_repeated(books: Store) -> None:
+    book(books, "receipt-1", "250.00", reference="E2E-1")
+    load(
+        books,
+        statement(
+            "STMT-1", "0.00", "500.00",
+            line("250.00", MONDAY, "E2E-1"), line("250.00", MONDAY, "E2E-1"),
+        ),
+    )  # fmt: skip
+    first = run_recon(books, MONDAY, actor="ops").breaks
+    again = run_recon(books, MONDAY, actor="ops").breaks
+    assert [row["type"] for row in first] == [row["type"] for row in again] == ["duplicate"]
+    assert [row["break_id"] for row in first] == [row["break_id"] for row in again]

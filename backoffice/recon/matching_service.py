@@ -214,15 +214,22 @@ def _many_to_many(
     )
 
 
-def match(statement: pl.DataFrame, books: pl.DataFrame, rules: MatchingRules) -> Matched:
+def match(
+    statement: pl.DataFrame,
+    books: pl.DataFrame,
+    rules: MatchingRules,
+    history: pl.DataFrame | None = None,
+) -> Matched:
+    """Match `statement` lines with `books` items. `history`: lines matched by earlier runs
+    (same schema), only for telling a duplicate of one of them from a line the books lack."""
     invariant(
         statement["id"].n_unique() == statement.height and books["id"].n_unique() == books.height,
         "matching: item ids must be unique on each side",
     )
     pieces: list[pl.DataFrame] = []
     next_match = 0
-    all_lines = _exploded(statement)
-    lines = all_lines
+    lines = _exploded(statement)
+    all_lines = lines if history is None else pl.concat([_exploded(history), lines])
 
     def take(pairs: pl.DataFrame, rule: MatchRule, grouped_by: str) -> None:
         """Record `pairs` (s_id, b_id) as matches, one match per value of `grouped_by`."""

@@ -346,22 +346,50 @@ class RunResult:
 
 def _frames(
     connection: sa.Connection, day: dt.date, account_ids: Sequence[int]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(unmatched statement lines, unmatched book items, lines matched earlier on the value
+    dates of the unmatched ones: a line repeating one of those is a duplicate)."""
     sl, rm = schema.statement_lines, schema.recon_matches
-    lines = connection.execute(
-        sa.select(
-            sl.c.id, sl.c.account_id, sl.c.amount_minor, sl.c.value_date, sl.c.references_json
+    columns = (sl.c.id, sl.c.account_id, sl.c.amount_minor, sl.c.value_date, sl.c.references_json)
+
+    def frame(rows: Sequence[Any]) -> pl.DataFrame:
+        return pl.DataFrame(
+            [
+                (
+                    r.id,
+                    str(r.account_id),
+                    r.amount_minor,
+                    r.value_date,
+                    orjson.loads(r.references_json),
+                )
+                for r in rows
+            ],
+            schema=STATEMENT_SCHEMA,
+            orient="row",
         )
-        .where(sl.c.matched.is_(False), sl.c.value_date <= day, sl.c.account_id.in_(account_ids))
-        .order_by(sl.c.id)
-    ).all()
-    statement = pl.DataFrame(
-        [
-            (r.id, str(r.account_id), r.amount_minor, r.value_date, orjson.loads(r.references_json))
-            for r in lines
-        ],
-        schema=STATEMENT_SCHEMA,
-        orient="row",
+
+    statement = frame(
+        connection.execute(
+            sa.select(*columns)
+            .where(
+                sl.c.matched.is_(False), sl.c.value_date <= day, sl.c.account_id.in_(account_ids)
+            )
+            .order_by(sl.c.id)
+        ).all()
+    )
+    dates = sorted(set(statement["value_date"].to_list()))
+    history = frame(
+        connection.execute(
+            sa.select(*columns)
+            .where(
+                sl.c.matched.is_(True),
+                sl.c.account_id.in_(account_ids),
+                sl.c.value_date.in_(dates),
+            )
+            .order_by(sl.c.id)
+        ).all()
+        if dates
+        else []
     )
     p, je = schema.postings, schema.journal_entries
     item = p.c.entry_id * postings_per_entry + p.c.line
@@ -391,12 +419,13 @@ def _frames(
         schema=BOOKS_SCHEMA,
         orient="row",
     )
-    return statement, books
+    return statement, books, history
 
 
 def _match_by_rules(
     statement: pl.DataFrame,
     books: pl.DataFrame,
+    history: pl.DataFrame,
     ids: Sequence[int],
     codes: Mapping[int, str],
     rules: MatchingRules,
@@ -412,7 +441,9 @@ def _match_by_rules(
     offset = 0
     for group_rules, accounts in groups.items():
         mine = pl.col("account").is_in(accounts)
-        matched = match(statement.filter(mine), books.filter(mine), group_rules)
+        matched = match(
+            statement.filter(mine), books.filter(mine), group_rules, history.filter(mine)
+        )
         found = classify(matched)
         pairs = matched.pairs.with_columns(pl.col("match") + offset)
         if pairs.height:
@@ -452,7 +483,7 @@ def run_recon(
                 )
             reported = {chosen: reported[chosen]}
         ids = sorted(reported)
-        statement, books = _frames(connection, day, ids)
+        statement, books, history = _frames(connection, day, ids)
         # A posting after the bank's last reported day is not a break yet: leave it out.
         last_days = pl.DataFrame(
             {"account": [str(i) for i in ids], "last": [reported[i] for i in ids]},
@@ -467,7 +498,9 @@ def run_recon(
             row.id: row.code
             for row in connection.execute(sa.select(a.c.id, a.c.code).where(a.c.id.in_(ids)))
         }
-        pairs, found = _match_by_rules(statement, books, ids, codes, rules, account_rules or {})
+        pairs, found = _match_by_rules(
+            statement, books, history, ids, codes, rules, account_rules or {}
+        )
         at = now_us()
         base = (
             connection.execute(
