@@ -754,3 +754,105 @@ def test_a_duplicate_line_stays_a_duplicate_when_the_run_is_repeated(books: Stor
     again = run_recon(books, MONDAY, actor="ops").breaks
     assert [row["type"] for row in first] == [row["type"] for row in again] == ["duplicate"]
     assert [row["break_id"] for row in first] == [row["break_id"] for row in again]
+
+
+# --- Regressions from review ------------------------------------------------------------------
+
+
+def test_a_difference_break_retyped_by_a_later_match_takes_the_correction_it_now_needs(
+    books: Store,
+) -> None:
+    book(books, "receipt-1", "250.00", reference="E2E-1")
+    load(books, statement("STMT-1", "0.00", "205.00", line("205.00", MONDAY, "E2E-1")))
+    (difference,) = run_recon(books, MONDAY, actor="ops").breaks
+    load(
+        books,
+        statement("STMT-2", "205.00", "455.00", line("250.00", TUESDAY, "E2E-1"), day=TUESDAY),
+    )
+    (left,) = run_recon(books, TUESDAY, actor="ops").breaks
+    assert (left["break_id"], left["type"]) == (difference["break_id"], "missing_in_books")
+    number = propose_correction(
+        books, left["break_id"], [(NOSTRO, "205.00"), (CLIENT_OPEN[USD], "-205.00")],
+        description="receipt the books lack", actor="alice",
+    )  # fmt: skip
+    assert decide_correction(books, number, approve=True, actor="bob")
+    assert run_recon(books, TUESDAY, actor="ops").breaks == []
+
+
+def test_a_run_for_an_earlier_day_does_not_double_a_difference_found_later(books: Store) -> None:
+    book(books, "receipt-1", "250.00", reference="E2E-1")
+    load(books, statement("STMT-1", "0.00", "0.00"))
+    load(
+        books,
+        statement("STMT-2", "0.00", "205.00", line("205.00", TUESDAY, "E2E-1"), day=TUESDAY),
+    )
+    (difference,) = run_recon(books, TUESDAY, actor="ops").breaks
+    run_recon(books, MONDAY, actor="ops")
+    still_open = [r["break_id"] for r in list_breaks(books) if r["status"] != "resolved"]
+    assert still_open == [difference["break_id"]]
+    number = propose_correction(
+        books, difference["break_id"], [(NOSTRO, "-45.00"), (CLIENT_OPEN[USD], "45.00")],
+        description="the receipt was 205.00", actor="alice",
+    )  # fmt: skip
+    decide_correction(books, number, approve=True, actor="bob")
+    run_recon(books, TUESDAY, actor="ops")
+    assert [r for r in list_breaks(books) if r["status"] != "resolved"] == []
+
+
+def test_statements_of_one_day_imported_in_reverse_order_raise_no_balance_break(
+    books: Store,
+) -> None:
+    first = statement("STMT-1", "0.00", "100.00", line("100.00", MONDAY, "E2E-1"))
+    second = statement("STMT-2", "100.00", "150.00", line("50.00", MONDAY, "E2E-2"))
+    assert load(books, second, first).balance_breaks == []
+
+
+def test_a_custodian_only_position_break_clears_when_the_custodian_holds_none(
+    books: Store,
+) -> None:
+    import_holdings(books, [holdings(MONDAY, (OTHER_ISIN, "7"))], source_file="s", actor="ops")
+    (found,) = reconcile_positions(books, MONDAY, actor="ops")
+    import_holdings(books, [holdings(TUESDAY)], source_file="s", actor="ops")
+    assert reconcile_positions(books, TUESDAY, actor="ops") == []
+    assert break_named(books, found["break_id"])["status"] == "resolved"
+
+
+def test_a_statement_sent_again_with_other_booking_dates_is_refused(books: Store) -> None:
+    first = statement("STMT-1", "0.00", "100.00", line("100.00", MONDAY, "E2E-1"))
+    changed = dataclasses.replace(first.lines[0], booking_date=TUESDAY, description="other")
+    load(books, first)
+    with pytest.raises(ProblemError) as refused:
+        load(books, dataclasses.replace(first, lines=(changed,)))
+    assert problem_code(refused) == "statement_changed"
+
+
+def test_a_correction_whose_break_was_resolved_meanwhile_can_still_be_rejected(
+    books: Store,
+) -> None:
+    book(books, "receipt-1", "250.00", reference="OUR-REF-1")
+    load(books, statement("STMT-1", "0.00", "250.00", line("250.00", MONDAY, "THEIR-REF-9")))
+    found = by_type(run_recon(books, MONDAY, actor="ops"))
+    (in_statement,) = found["missing_in_books"]
+    (in_books,) = found["missing_in_statement"]
+    number = propose_correction(
+        books, in_statement["break_id"], [(NOSTRO, "250.00"), (CLIENT_OPEN[USD], "-250.00")],
+        description="receipt the books lack", actor="alice",
+    )  # fmt: skip
+    manual_match(books, in_statement["break_id"], in_books["break_id"], actor="carol")
+    assert decide_correction(books, number, approve=False, actor="bob") is None
+
+
+def test_positions_of_several_ledger_accounts_at_one_safekeeping_account_are_summed(
+    store: Store,
+) -> None:
+    refdata = reference_data()
+    named = {NOSTRO: IBAN, CUSTODY: SAFEKEEPING, FIRM_HOUSE[ISIN]: SAFEKEEPING}
+    refdata.accounts = [
+        dataclasses.replace(account, external_account=named.get(account.code))
+        for account in refdata.accounts
+    ]
+    load_refdata(store, refdata, actor="test", source="tests/test_recon_service.py")
+    book(store, "d1", "100", account=CUSTODY, other=CLIENT_OPEN[ISIN])
+    book(store, "d2", "50", account=FIRM_HOUSE[ISIN], other=CLIENT_OPEN[ISIN])
+    import_holdings(store, [holdings(MONDAY, (ISIN, "150"))], source_file="s", actor="ops")
+    assert reconcile_positions(store, MONDAY, actor="ops") == []

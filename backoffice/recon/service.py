@@ -54,6 +54,7 @@ from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
 
 postings_per_entry = 1000  # a posting's item id is entry id x this + line
+neighbours_max = 50  # same-day statements looked at to find a statement's neighbours
 
 
 def now_us() -> int:
@@ -100,7 +101,12 @@ def _statement_hash(statement: Statement) -> str:
         statement.statement_id, statement.account, statement.currency,
         statement.opening_balance, statement.opening_date.isoformat(),
         statement.closing_balance, statement.closing_date.isoformat(),
-        [[line.amount, line.value_date.isoformat(), list(line.references)] for line in statement.lines],
+        statement.format.value,
+        [
+            [line.amount, line.value_date.isoformat(), list(line.references),
+             line.booking_date.isoformat() if line.booking_date else None, line.description]
+            for line in statement.lines
+        ],
     ]  # fmt: skip
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
@@ -208,16 +214,42 @@ def _check_balances(
         )
     ).scalar_one()
     others = st.c.account_id == account_id, st.c.id != row_id
-    previous = connection.execute(
+    # Statements of one day may come in any order: on the same date, a candidate whose
+    # balance carries on from this statement's comes after it, not before (and vice versa).
+    before = connection.execute(
         sa.select(st)
         .where(*others, st.c.closing_date <= this.opening_date)
         .order_by(st.c.closing_date.desc(), st.c.id.desc())
-    ).first()
-    following = connection.execute(
+        .limit(neighbours_max)
+    ).all()
+    previous = next(
+        (
+            c
+            for c in before
+            if not (
+                c.opening_date >= this.closing_date
+                and c.opening_balance_minor == this.closing_balance_minor
+            )
+        ),
+        None,
+    )
+    after = connection.execute(
         sa.select(st)
         .where(*others, st.c.opening_date >= this.closing_date)
         .order_by(st.c.opening_date, st.c.id)
-    ).first()
+        .limit(neighbours_max)
+    ).all()
+    following = next(
+        (
+            c
+            for c in after
+            if not (
+                c.closing_date <= this.opening_date
+                and c.closing_balance_minor == this.opening_balance_minor
+            )
+        ),
+        None,
+    )
     opened: list[str] = []
 
     def money(minor: int) -> str:
@@ -300,7 +332,7 @@ def _open_break(
         if found.amount_minor != amount_minor:
             changes.update(amount_minor=amount_minor, value_date=value_date)
             _event(connection, break_id, actor, "changed", f"now {text}")
-        if other_item_id is not None and found.other_item_id != other_item_id:
+        if found.other_item_id != other_item_id:
             changes["other_item_id"] = other_item_id
         if changes:
             connection.execute(sa.update(b).where(b.c.break_id == break_id).values(**changes))
@@ -393,7 +425,9 @@ def _frames(
     )
     p, je = schema.postings, schema.journal_entries
     item = p.c.entry_id * postings_per_entry + p.c.line
-    matched_books = sa.select(rm.c.item_id).where(rm.c.side == "books")
+    # NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join on the (side, item_id) key,
+    # where NOT IN over a million matches is a scan per posting.
+    matched_books = sa.exists().where(rm.c.side == "books", rm.c.item_id == item)
     postings = connection.execute(
         sa.select(
             item.label("id"),
@@ -407,7 +441,7 @@ def _frames(
             p.c.account_id.in_(account_ids),
             je.c.effective_date <= day,
             je.c.kind.in_(("standard", "reversal", "post_pending")),
-            item.not_in(matched_books),
+            ~matched_books,
         )
         .order_by(item)
     ).all()
@@ -550,7 +584,14 @@ def run_recon(
                 closed += len(open_ids)
         reported_breaks = []
         scales = _scales(connection, ids)
-        for row in found.iter_rows(named=True):
+        claimed: set[int] | None = None
+        # Statement-side breaks first: they say which books items they were found against.
+        for row in found.sort("side", "id", descending=[True, False]).iter_rows(named=True):
+            if row["side"] == "books":
+                if claimed is None:
+                    claimed = _claimed_items(connection, ids)
+                if row["id"] in claimed:
+                    continue
             break_id = f"BRK-{'S' if row['side'] == 'statement' else 'B'}{row['id']}"
             account_id = int(row["account"])
             other = row["other_id"]
@@ -601,6 +642,22 @@ def run_recon(
         matched=int(pairs["match"].n_unique()) if pairs.height else 0,
         breaks=sorted(reported_breaks, key=lambda r: r["break_id"]),
         closed=closed,
+    )
+
+
+def _claimed_items(connection: sa.Connection, account_ids: Sequence[int]) -> set[int]:
+    """Books items an open difference break on a statement line was found against: that
+    break's, not items with breaks of their own (a run for an earlier day does not see the
+    later line)."""
+    b = schema.breaks
+    return set(
+        connection.execute(
+            sa.select(b.c.other_item_id).where(
+                b.c.other_item_id.is_not(None),
+                b.c.status != BreakStatus.RESOLVED.value,
+                b.c.account_id.in_(account_ids),
+            )
+        ).scalars()
     )
 
 
@@ -832,7 +889,7 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
                 )
             )
         found = _break(connection, row.break_id)
-        if found.status == BreakStatus.RESOLVED.value:
+        if approve and found.status == BreakStatus.RESOLVED.value:
             raise ProblemError(
                 Problem(
                     "break_resolved",
@@ -886,6 +943,32 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
     return key
 
 
+def _resolve_breaks_of(
+    connection: sa.Connection,
+    items: Sequence[tuple[str, int]],
+    resolved_with: str,
+    actor: str,
+    at: int,
+) -> None:
+    """Resolve the open breaks of items just matched, but the one being resolved itself: a
+    books item a difference break was found against may have a break of its own (from a run
+    of an earlier day)."""
+    b = schema.breaks
+    for side in ("statement", "books"):
+        ids = [item for item_side, item in items if item_side == side]
+        if not ids:
+            continue
+        for break_id in connection.execute(
+            sa.select(b.c.break_id).where(
+                b.c.side == side,
+                b.c.item_id.in_(ids),
+                b.c.status != BreakStatus.RESOLVED.value,
+                b.c.break_id != resolved_with,
+            )
+        ).scalars():
+            _resolve(connection, break_id, actor, f"matched with {resolved_with}", at)
+
+
 def _match_correction(connection: sa.Connection, found: Any, key: str, actor: str, at: int) -> None:
     """Match a corrected break's items with the correction's postings to its account."""
     if found.item_id is None or found.account_id is None:
@@ -901,6 +984,15 @@ def _match_correction(connection: sa.Connection, found: Any, key: str, actor: st
     book_ids = [found.item_id] if found.side == "books" else []
     if found.other_item_id is not None:
         book_ids.append(found.other_item_id)
+    rm = schema.recon_matches
+    taken = {
+        (r.side, r.item_id)
+        for r in connection.execute(
+            sa.select(rm.c.side, rm.c.item_id).where(rm.c.item_id.in_(statement_ids + book_ids))
+        )
+    }
+    statement_ids = [i for i in statement_ids if ("statement", i) not in taken]
+    book_ids = [i for i in book_ids if ("books", i) not in taken]
     statement_total = sum(
         connection.execute(sa.select(sl.c.amount_minor).where(sl.c.id.in_(statement_ids))).scalars()
     )
@@ -923,12 +1015,12 @@ def _match_correction(connection: sa.Connection, found: Any, key: str, actor: st
                 f"{format_amount(statement_total - book_total - booked, scale)}",
             )
         )
-    rm = schema.recon_matches
     number = (
         connection.execute(sa.select(sa.func.coalesce(sa.func.max(rm.c.match_no), -1))).scalar_one()
         + 1
     )
     items = [("statement", i) for i in statement_ids] + [("books", i) for i in book_ids]
+    _resolve_breaks_of(connection, items, found.break_id, actor, at)
     items += [("books", int(r.id)) for r in corrections]
     connection.execute(
         sa.insert(rm),
@@ -1136,7 +1228,15 @@ def reconcile_positions(
                 .group_by(p.c.account_id)
             )
         }
-        by_position = {(r.external_account, r.isin): r for r in ledger}
+        # Several ledger accounts may keep one position at the custodian (house and
+        # clients' securities in one safekeeping account): the custodian's figure is compared
+        # with their sum, and a break is filed under the first of them.
+        by_position: dict[tuple[str, str], Any] = {}
+        position_total: dict[tuple[str, str], int] = {}
+        for r in sorted(ledger, key=lambda r: r.id):
+            key = (r.external_account, r.isin)
+            by_position.setdefault(key, r)
+            position_total[key] = position_total.get(key, 0) + balances.get(r.id, 0)
         known_scales = {
             r.code: int(r.scale)
             for r in connection.execute(
@@ -1161,9 +1261,11 @@ def reconcile_positions(
                             BreakType.MISSING_IN_BOOKS, actor,
                         )
                     )  # fmt: skip
+                else:
+                    _clear_position(connection, None, row.account, row.isin, day, actor)
                 continue
             quantity = _amount(row.quantity, held.scale, where)
-            difference = quantity - balances.get(held.id, 0)
+            difference = quantity - position_total[(row.account, row.isin)]
             if difference:
                 found.append(
                     _position_break(
@@ -1173,19 +1275,34 @@ def reconcile_positions(
                 )  # fmt: skip
             else:
                 _clear_position(connection, held.id, row.account, row.isin, day, actor)
-        for held in ledger:
-            if (held.external_account, held.isin) in seen:
+        for key, held in by_position.items():
+            if key in seen:
                 continue
-            if balances.get(held.id, 0):
+            if position_total[key]:
                 found.append(
                     _position_break(
                         connection, held, held.external_account, held.isin,
-                        held.scale, day, -balances[held.id],
+                        held.scale, day, -position_total[key],
                         BreakType.MISSING_IN_STATEMENT, actor,
                     )
                 )  # fmt: skip
             else:
                 _clear_position(connection, held.id, held.external_account, held.isin, day, actor)
+        if only is None:
+            # A position only the custodian held, and that it no longer reports, is settled.
+            b = schema.breaks
+            for gone in connection.execute(
+                sa.select(b.c.external_account, b.c.reference).where(
+                    b.c.side == "holdings",
+                    b.c.account_id.is_(None),
+                    b.c.status != BreakStatus.RESOLVED.value,
+                    b.c.external_account.in_(safekeeping),
+                )
+            ).all():
+                if (gone.external_account, gone.reference) not in seen:
+                    _clear_position(
+                        connection, None, gone.external_account, gone.reference, day, actor
+                    )
     return found
 
 
