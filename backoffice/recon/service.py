@@ -584,30 +584,52 @@ def run_recon(
                 closed += len(open_ids)
         reported_breaks = []
         scales = _scales(connection, ids)
+        rows = list(found.sort("side", "id", descending=[True, False]).iter_rows(named=True))
+        ids_of = [f"BRK-{'S' if r['side'] == 'statement' else 'B'}{r['id']}" for r in rows]
+        known = _known_breaks(
+            connection, ids_of + [f"BRK-B{r['other_id']}" for r in rows if r["other_id"]]
+        )
         claimed: set[int] | None = None
+        new_breaks: list[dict[str, Any]] = []
         # Statement-side breaks first: they say which books items they were found against.
-        for row in found.sort("side", "id", descending=[True, False]).iter_rows(named=True):
+        for row, break_id in zip(rows, ids_of, strict=True):
             if row["side"] == "books":
                 if claimed is None:
                     claimed = _claimed_items(connection, ids)
                 if row["id"] in claimed:
                     continue
-            break_id = f"BRK-{'S' if row['side'] == 'statement' else 'B'}{row['id']}"
             account_id = int(row["account"])
             other = row["other_id"]
-            _open_break(
-                connection, break_id, BreakType(row["type"]), account_id, row["side"], row["id"],
-                row["amount_minor"], row["value_date"], row["reference"], day, actor,
-                f"{row['type']} found by the run of {day}", other_item_id=other,
-            )  # fmt: skip
+            seen_before = known.get(break_id)
+            text = f"{row['type']} found by the run of {day}"
+            if seen_before is None:
+                new_breaks.append(
+                    {
+                        "break_id": break_id, "type": row["type"], "account_id": account_id,
+                        "external_account": None, "scale": None, "side": row["side"],
+                        "item_id": row["id"], "other_item_id": other,
+                        "amount_minor": row["amount_minor"], "value_date": row["value_date"],
+                        "reference": (row["reference"] or "")[:140] or None,
+                        "status": BreakStatus.OPEN.value, "owner": None, "opened_on": day,
+                    }
+                )  # fmt: skip
+            elif seen_before[0] == BreakStatus.RESOLVED.value or seen_before[1:] != (
+                row["type"],
+                row["amount_minor"],
+                other,
+            ):
+                # Reopened, retyped or changed: rare, one at a time with its history.
+                _open_break(
+                    connection, break_id, BreakType(row["type"]), account_id, row["side"],
+                    row["id"], row["amount_minor"], row["value_date"], row["reference"], day,
+                    actor, text, other_item_id=other,
+                )  # fmt: skip
             if other is not None:
                 # The books item this line differs from may have been missing in an earlier
                 # statement: that break is this one now, not a second open break.
                 superseded = f"BRK-B{other}"
-                status = connection.execute(
-                    sa.select(b.c.status).where(b.c.break_id == superseded)
-                ).scalar()
-                if status is not None and status != BreakStatus.RESOLVED.value:
+                earlier = known.get(superseded)
+                if earlier is not None and earlier[0] != BreakStatus.RESOLVED.value:
                     _resolve(connection, superseded, actor, f"now part of {break_id}", at)
             reported_breaks.append(
                 {
@@ -619,6 +641,16 @@ def run_recon(
                     "reference": row["reference"],
                 }
             )
+        if new_breaks:
+            connection.execute(sa.insert(b), new_breaks)
+            connection.execute(
+                sa.insert(schema.break_events),
+                [
+                    {"break_id": r["break_id"], "at_us": at, "actor": actor, "kind": "opened",
+                     "text": f"{r['type']} found by the run of {day}"}
+                    for r in new_breaks
+                ],
+            )  # fmt: skip
         for balance in connection.execute(
             sa.select(b).where(
                 b.c.type == "balance_difference", b.c.status != "resolved", b.c.account_id.in_(ids)
@@ -643,6 +675,24 @@ def run_recon(
         breaks=sorted(reported_breaks, key=lambda r: r["break_id"]),
         closed=closed,
     )
+
+
+def _known_breaks(
+    connection: sa.Connection, break_ids: Sequence[str]
+) -> dict[str, tuple[str, str, int, int | None]]:
+    """break id -> (status, type, amount_minor, other_item_id) of those already filed, read
+    in chunks: a run files thousands of breaks, and one query each would dominate it."""
+    b = schema.breaks
+    known: dict[str, tuple[str, str, int, int | None]] = {}
+    unique = sorted(set(break_ids))
+    for start in range(0, len(unique), 5000):
+        for r in connection.execute(
+            sa.select(
+                b.c.break_id, b.c.status, b.c.type, b.c.amount_minor, b.c.other_item_id
+            ).where(b.c.break_id.in_(unique[start : start + 5000]))
+        ):
+            known[r.break_id] = (r.status, r.type, int(r.amount_minor), r.other_item_id)
+    return known
 
 
 def _claimed_items(connection: sa.Connection, account_ids: Sequence[int]) -> set[int]:

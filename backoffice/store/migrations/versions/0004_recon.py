@@ -117,6 +117,8 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_breaks_status", "breaks", ["status"])
+    # A run closes the breaks of the items it matched: looked up by item, thousands at a time.
+    op.create_index("ix_breaks_item", "breaks", ["side", "item_id"])
     op.create_table(
         "break_events",
         sa.Column("id", Id, primary_key=True),
