@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.store.engine import Store, open_store
+from tests.cli_runner import cli  # noqa: F401  (the `cli` fixture, shared by the CLI tests)
 
 POSTGRES_URL = os.environ.get(
     "BACKOFFICE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

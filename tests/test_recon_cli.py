@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backoffice.cli import main
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
 from backoffice.ledger.service import post_entries
 from backoffice.refdata.model import Account, AccountType, Asset, AssetKind
 from backoffice.refdata.service import load_refdata
-from backoffice.store.engine import Store, open_store
+from backoffice.store.engine import Store
 from tests.books import CLIENT_OPEN, FIRM_BANK, FIRM_HOUSE, ISIN, USD, reference_data
+from tests.cli_runner import Cli, Outcome
 from tests.test_holdings import balance as semt_balance
 from tests.test_holdings import fin, for_account, mt535, semt002, subsafe
 
@@ -35,51 +31,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "shared/samples/camt053/camt053.v
 SAMPLE_IBAN = "NL26VAYB8060476890"  # the EUR account of the sample
 BREAK_KEYS = {"break_id", "type", "account", "amount", "value_date", "reference"}
 LINE_KEYS = ("amount", "value_date", "booking_date", "reference", "description")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-Cli = Callable[..., Outcome]
-
-
-@pytest.fixture
-def cli(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    """`backoffice --db URL ARGS...` run in this process: (exit status, stdout, stderr)."""
-    opened: list[Store] = []
-
-    def tracked(url: str | None = None, *, migrate: bool = True) -> Store:
-        store = open_store(url, migrate=migrate)
-        opened.append(store)
-        return store
-
-    monkeypatch.setattr("backoffice.cli.main.open_store", tracked)
-    monkeypatch.delenv("BACKOFFICE_ACTOR", raising=False)
-
-    def invoke(*args: str) -> Outcome:
-        monkeypatch.setattr(sys, "argv", ["backoffice", "--db", database_url, *args])
-        capsys.readouterr()
-        status = 0
-        try:
-            main.run()
-        except SystemExit as done:
-            status = 0 if done.code is None else done.code if isinstance(done.code, int) else 1
-        finally:
-            while opened:
-                opened.pop().dispose()
-        out, err = capsys.readouterr()
-        return Outcome(status, out, err)
-
-    return invoke
 
 
 def ok(outcome: Outcome) -> Outcome:

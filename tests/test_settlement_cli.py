@@ -6,20 +6,16 @@ The commands run in this process through the console script's entry point
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backoffice.cli import main
 from backoffice.formats.sese023 import validate_sese023
 from backoffice.ledger.verify import verify_ledger
-from backoffice.store.engine import Store, open_store
+from backoffice.store.engine import Store
+from tests.cli_runner import Cli, Outcome
 from tests.settling import (
     MICROSOFT,
     SETTLES,
@@ -41,50 +37,6 @@ ISSUE_OBLIGATION_KEYS = {
     "obligation_id", "counterparty", "isin", "settlement_date", "currency", "quantity",
     "cash_amount", "trade_ids",
 }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-Cli = Callable[..., Outcome]
-
-
-@pytest.fixture
-def cli(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    """`backoffice --db URL ARGS...` run in this process: (exit status, stdout, stderr)."""
-    opened: list[Store] = []
-
-    def tracked(url: str | None = None, *, migrate: bool = True) -> Store:
-        store = open_store(url, migrate=migrate)
-        opened.append(store)
-        return store
-
-    monkeypatch.setattr("backoffice.cli.main.open_store", tracked)
-
-    def invoke(*args: str) -> Outcome:
-        monkeypatch.setattr(sys, "argv", ["backoffice", "--db", database_url, *args])
-        capsys.readouterr()
-        status = 0
-        try:
-            main.run()
-        except SystemExit as done:
-            status = 0 if done.code is None else done.code if isinstance(done.code, int) else 1
-        finally:
-            while opened:
-                opened.pop().dispose()
-        out, err = capsys.readouterr()
-        return Outcome(status, out, err)
-
-    return invoke
 
 
 @pytest.fixture

@@ -8,18 +8,14 @@ the installed script in a real process.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import simplefix
 
-from backoffice.cli import main
 from backoffice.store.engine import Store, open_store
 from backoffice.trades.service import quarantined
+from tests.cli_runner import Cli
 from tests.test_cli import run as run_script
 from tests.trading import (
     APPLE,
@@ -36,50 +32,6 @@ ISSUE_KEYS = {
     "gross_amount", "commission", "fees", "net_amount", "status",
 }  # fmt: skip
 CSV_HEADER = "trade_id,account,isin,side,quantity,price,currency,trade_date,venue,counterparty\n"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-Cli = Callable[..., Outcome]
-
-
-@pytest.fixture
-def cli(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Cli:
-    """`backoffice --db URL ARGS...` run in this process: (exit status, stdout, stderr)."""
-    opened: list[Store] = []
-
-    def tracked(url: str | None = None, *, migrate: bool = True) -> Store:
-        store = open_store(url, migrate=migrate)
-        opened.append(store)
-        return store
-
-    monkeypatch.setattr("backoffice.cli.main.open_store", tracked)
-
-    def invoke(*args: str) -> Outcome:
-        monkeypatch.setattr(sys, "argv", ["backoffice", "--db", database_url, *args])
-        capsys.readouterr()
-        status = 0
-        try:
-            main.run()
-        except SystemExit as done:
-            status = 0 if done.code is None else done.code if isinstance(done.code, int) else 1
-        finally:
-            while opened:
-                opened.pop().dispose()
-        out, err = capsys.readouterr()
-        return Outcome(status, out, err)
-
-    return invoke
 
 
 @pytest.fixture
