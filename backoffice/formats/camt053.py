@@ -76,6 +76,7 @@ from xml.etree import ElementTree
 import xmlschema
 
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.file_text import read_content
 from backoffice.formats.settlement_status import _is_zero, _mx_decimal, _text, xml_depth_max
 from backoffice.formats.xml_reading import (
     LineRecordingBuilder,
@@ -145,7 +146,7 @@ def read_camt053(path: Path) -> list[Statement]:
     statement is imported whole or not at all (see the module's documentation for the codes).
     """
     file = str(path)
-    text = _text(_content(path, file), file)
+    text = _text(read_content(path, file_bytes_max), file)
     if not text.strip():
         raise ProblemError(Problem("empty_file", "the file holds no statement", Source(file)))
     if not text.lstrip().startswith("<"):
@@ -185,21 +186,6 @@ def read_camt053(path: Path) -> list[Statement]:
             problems.append(Problem("too_many_problems", reason, Source(file)))
         raise ProblemError(*problems)
     return statements
-
-
-def _content(path: Path, file: str) -> bytes:
-    try:
-        with path.open("rb") as stream:
-            content = stream.read(file_bytes_max + 1)
-    except OSError as error:
-        raise ProblemError(
-            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(file))
-        ) from error
-    if len(content) > file_bytes_max:
-        raise ProblemError(
-            Problem("file_too_large", f"the file is over {file_bytes_max} bytes", Source(file))
-        )
-    return content
 
 
 # Parsing --------------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ import xmlschema
 from stdnum import isin as stdnum_isin
 
 from backoffice.errors import Problem, ProblemError, Source
-from backoffice.formats.mt940 import FinField, decode_text, fin_fields, fin_messages, read_content
+from backoffice.formats.file_text import decode_text, read_content
+from backoffice.formats.mt940 import FinField, fin_fields, fin_messages
 from backoffice.formats.xml_reading import (
     LineRecordingBuilder,
     ParsedDocument,

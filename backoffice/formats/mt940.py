@@ -68,16 +68,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.file_text import decode_text, read_content
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
 
 __all__ = [
     "FinField",
     "FinMessage",
-    "decode_text",
     "file_bytes_max",
     "fin_fields",
     "fin_messages",
-    "read_content",
     "read_mt940",
 ]
 
@@ -91,9 +90,6 @@ reference_chars_max = 16  # :20: 16x
 account_chars_max = 35  # :25: 35x
 amount_chars_max = 15  # 15d: digits and the decimal comma, leading zeros aside
 
-# Bytes no text file holds: control characters other than tab, LF and CR, and SOH and ETX,
-# which frame FIN messages in some transfer formats.
-_BINARY = re.compile(rb"[\x00\x02\x04-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FRAMING = {0x01: None, 0x03: None}  # SOH, ETX
 _SEPARATORS = " \t\r\n$"
 _FIN_START = "{1:"
@@ -170,57 +166,6 @@ class FinField:
     @property
     def value(self) -> str:
         return "\n".join(self.lines)
-
-
-def read_content(path: Path, bytes_max: int | None = None) -> bytes:
-    """The bytes of `path`, at most `bytes_max` (default `file_bytes_max`); `ProblemError`
-    (`unreadable_file`, `file_too_large`) otherwise."""
-    file = str(path)
-    bytes_max = file_bytes_max if bytes_max is None else bytes_max
-    try:
-        with path.open("rb") as stream:
-            content = stream.read(bytes_max + 1)
-    except OSError as error:
-        raise ProblemError(
-            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(file))
-        ) from error
-    if len(content) > bytes_max:
-        raise ProblemError(
-            Problem("file_too_large", f"the file is over {bytes_max} bytes", Source(file))
-        )
-    return content
-
-
-def decode_text(content: bytes, file: str, *, latin1_fallback: bool = True) -> str:
-    """The text of a file's bytes: UTF-8 (a BOM dropped), else latin-1 when allowed and the
-    file has no BOM. `ProblemError` (`binary_file`, `not_utf8`) when it is no such text."""
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ProblemError(
-            Problem("not_utf8", "the file is UTF-16 text; UTF-8 is expected", Source(file, 1))
-        )
-    has_bom = content.startswith(b"\xef\xbb\xbf")
-    content = content.removeprefix(b"\xef\xbb\xbf")
-    binary = _BINARY.search(content)
-    if binary is not None:
-        line = content.count(b"\n", 0, binary.start()) + 1
-        raise ProblemError(
-            Problem(
-                "binary_file",
-                f"byte 0x{content[binary.start()]:02x} at offset {binary.start()}: "
-                "a binary file, not text",
-                Source(file, line),
-            )
-        )
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        if has_bom or not latin1_fallback:
-            line = content.count(b"\n", 0, error.start) + 1
-            reason = f"not UTF-8 text at byte offset {error.start}" + (
-                " although the file starts with a UTF-8 byte order mark" if has_bom else ""
-            )
-            raise ProblemError(Problem("not_utf8", reason, Source(file, line))) from error
-        return content.decode("latin-1")
 
 
 def fin_messages(text: str, file: str, *, first_field: str) -> list[FinMessage]:
@@ -428,7 +373,7 @@ def read_mt940(path: Path) -> list[Statement]:
     module's documentation for the codes): nothing of a bad file is returned.
     """
     file = str(path)
-    text = decode_text(read_content(path), file)
+    text = decode_text(read_content(path, file_bytes_max), file)
     statements: list[Statement] = []
     problems: list[Problem] = []
     for message in fin_messages(text, file, first_field=":20:"):

@@ -56,6 +56,7 @@ from xml.etree import ElementTree
 import xmlschema
 
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.file_text import decode_text, read_content
 from backoffice.formats.fix_log import RejectedMessage
 from backoffice.formats.xml_reading import (
     LineRecordingBuilder,
@@ -98,9 +99,8 @@ FIN_STATUS_ADVICE = "548"
 FIN_CONFIRMATIONS = frozenset({"544", "545", "546", "547"})  # receive/deliver, free/against
 FIN_CONFIRMATIONS_AGAINST_PAYMENT = frozenset({"545", "547"})
 
-# Bytes no text file holds: control characters other than tab, LF and CR, and SOH and ETX,
-# which frame FIN messages in some transfer formats.
-_BINARY = re.compile(rb"[\x00\x02\x04-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters a FIN message may not hold (tab, LF and CR aside; SOH and ETX framing
+# is stripped before).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FIN_SEPARATORS = " \t\r\n$\x01\x03"
 _FIN_START = "{1:"
@@ -145,7 +145,7 @@ def read_settlement_messages(path: Path) -> Iterator[StatusAdvice | RejectedMess
     either (see the module's documentation for the codes).
     """
     file = str(path)
-    text = _text(_content(path, file), file)
+    text = _text(read_content(path, file_bytes_max), file)
     if text.lstrip().startswith("<"):
         return _read_xml(text, file)
     after_separators = text.lstrip(_FIN_SEPARATORS)
@@ -164,45 +164,10 @@ def read_settlement_messages(path: Path) -> Iterator[StatusAdvice | RejectedMess
     )
 
 
-def _content(path: Path, file: str) -> bytes:
-    try:
-        with path.open("rb") as stream:
-            content = stream.read(file_bytes_max + 1)
-    except OSError as error:
-        raise ProblemError(
-            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(file))
-        ) from error
-    if len(content) > file_bytes_max:
-        raise ProblemError(
-            Problem("file_too_large", f"the file is over {file_bytes_max} bytes", Source(file))
-        )
-    return content
-
-
 def _text(content: bytes, file: str) -> str:
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ProblemError(
-            Problem("not_utf8", "the file is UTF-16 text; UTF-8 is expected", Source(file, 1))
-        )
-    content = content.removeprefix(b"\xef\xbb\xbf")
-    binary = _BINARY.search(content, 0, sniff_bytes_max)
-    if binary is not None:
-        line = content.count(b"\n", 0, binary.start()) + 1
-        raise ProblemError(
-            Problem(
-                "binary_file",
-                f"byte 0x{content[binary.start()]:02x} at offset {binary.start()}: "
-                "a binary file, not text",
-                Source(file, line),
-            )
-        )
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
-        raise ProblemError(
-            Problem("not_utf8", f"not UTF-8 text at byte offset {error.start}", Source(file, line))
-        ) from error
+    """UTF-8 only; binary bytes looked for in the first `sniff_bytes_max` (the XML and FIN
+    parsers name the line of anything odd further on)."""
+    return decode_text(content, file, latin1_fallback=False, binary_scan_bytes=sniff_bytes_max)
 
 
 # Status codes, shared by MT548 and sese.024 --------------------------------------------------
