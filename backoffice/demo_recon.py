@@ -22,8 +22,7 @@ from backoffice.recon.service import (
     import_holdings,
     import_statements,
     propose_correction,
-    reconcile_positions,
-    run_recon,
+    reconcile,
 )
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -130,8 +129,7 @@ def run_recon_day(
     say(
         f"recon import: {imported.lines} statement lines from {statement_path}, holdings from {holdings_path}"
     )
-    result = run_recon(store, day, actor=actor)
-    positions = reconcile_positions(store, day, actor=actor)
+    result, positions = reconcile(store, day, actor=actor)
     breaks = result.breaks + positions
     by_type: dict[str, int] = {}
     for row in breaks:

@@ -99,8 +99,7 @@ FIN_STATUS_ADVICE = "548"
 FIN_CONFIRMATIONS = frozenset({"544", "545", "546", "547"})  # receive/deliver, free/against
 FIN_CONFIRMATIONS_AGAINST_PAYMENT = frozenset({"545", "547"})
 
-# Control characters a FIN message may not hold (tab, LF and CR aside; SOH and ETX framing
-# is stripped before).
+# Control characters a FIN message may not hold (tab, LF and CR aside).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FIN_SEPARATORS = " \t\r\n$\x01\x03"
 _FIN_START = "{1:"
