@@ -113,7 +113,7 @@ def test_the_database_comes_from_the_environment_or_defaults_to_a_local_file(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("ledger", "post", "missing.jsonl"), "file_unreadable"),
+        (("ledger", "post", "missing.jsonl"), "unreadable_file"),
         (("ledger", "balances", "--account", "nobody"), "unknown_account"),
         (("ledger", "balances", "--as-of", "24/11/2026"), "invalid_date"),
         (("--db", "nosuchdb://x", "ledger", "balances"), "bad_database_url"),

@@ -59,4 +59,4 @@ def test_every_problem_of_a_rules_file_is_named_with_its_field(tmp_path: Path) -
 def test_a_rules_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ProblemError) as refused:
         read_recon_rules(write(tmp_path, "default: [unclosed\n"))
-    assert refused.value.problems[0].code == "malformed_file"
+    assert refused.value.problems[0].code == "malformed_yaml"

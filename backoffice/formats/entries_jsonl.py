@@ -13,6 +13,7 @@ Unknown fields are refused, so a misspelt field never passes unnoticed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from typing import IO, Any
@@ -20,6 +21,7 @@ from typing import IO, Any
 import orjson
 
 from backoffice.errors import Problem, Source
+from backoffice.formats.file_text import is_dos_eof
 from backoffice.formats.lines import bounded_lines
 from backoffice.ledger.model import EntryRequest, PostingRequest
 
@@ -30,11 +32,27 @@ ENTRY_FIELDS = frozenset(
      "metadata", "post_pending", "void_pending", "reverse"}
 )  # fmt: skip
 POSTING_FIELDS = frozenset({"account", "amount"})
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:
-    """(line number, raw bytes or None when the line is over `line_bytes_max`, bytes read)."""
-    return bounded_lines(stream, line_bytes_max)
+    """(line number, raw bytes or None when the line is over `line_bytes_max`, bytes read).
+
+    A UTF-8 byte order mark is dropped and a last line holding only the DOS end-of-file mark
+    is skipped, as every other reader does (`formats/file_text.py`); a 0x1A anywhere else
+    stays in its line and is refused with it."""
+    held: tuple[int, bytes | None, int] | None = None
+    for number, read, size in bounded_lines(stream, line_bytes_max):
+        raw = read.removeprefix(_UTF8_BOM) if number == 1 and read is not None else read
+        if held is not None:
+            yield held
+            held = None
+        if raw is not None and is_dos_eof(raw):
+            held = (number, raw, size)
+            continue
+        yield number, raw, size
+    if held is not None:
+        yield held[0], b"", held[2]  # an empty line: read, counted, nothing posted
 
 
 def parse_entry(raw: bytes, file: str, line: int) -> EntryRequest | list[Problem]:
@@ -45,6 +63,15 @@ def parse_entry(raw: bytes, file: str, line: int) -> EntryRequest | list[Problem
         return [Problem("malformed_json", f"not valid JSON: {error}", source)]
     if not isinstance(document, dict):
         return [Problem("malformed_json", "a line must be one JSON object", source)]
+    repeated = repeated_key(raw, document)
+    if repeated is not None:
+        return [
+            Problem(
+                "duplicate_field",
+                f"field {repeated!r} is given more than once",
+                Source(file, line, repeated),
+            )
+        ]
     problems: list[Problem] = []
 
     def bad(code: str, reason: str, field: str) -> None:
@@ -119,6 +146,42 @@ def parse_entry(raw: bytes, file: str, line: int) -> EntryRequest | list[Problem
         source=source,
         **targets,
     )
+
+
+# A key is a string followed by its colon; an escaped quote in a value may match too, never less.
+_KEY_TOKEN = re.compile(rb'"\s*:')
+
+
+def repeated_key(raw: bytes, document: object) -> str | None:
+    """The first key repeated within one object of `raw`, or None.
+
+    JSON parsers keep the last of repeated keys silently ({"amount": "1000", "amount": "1"}
+    would post 1). The fast check: when the parsed objects hold as many keys as the line has
+    key tokens, nothing was repeated (every key is one token; tokens can only be more). Only
+    otherwise is the line parsed again, slowly, to name the repeated key.
+    """
+    if _key_count(document) == len(_KEY_TOKEN.findall(raw)):
+        return None
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return found[0] if found else None
+
+
+def _key_count(value: object) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_key_count(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_key_count(item) for item in value)
+    return 0
 
 
 def _string(document: dict[str, Any], field: str, bad: Any, *, required: bool) -> str | None:

@@ -72,3 +72,16 @@ def decode_text(
             )
             raise ProblemError(Problem("not_utf8", reason, Source(file, line))) from error
         return content.decode("latin-1")
+
+
+def stream_start_problem(head: bytes, file: str) -> Problem | None:
+    """Why a file read line by line is not UTF-8 text, judged once from its first bytes: the
+    same `not_utf8` the whole-file readers give, instead of one refusal per line."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096]:
+        return Problem("not_utf8", "the file is UTF-16 text; UTF-8 is expected", Source(file, 1))
+    return None
+
+
+def is_dos_eof(raw: bytes) -> bool:
+    """A line holding only the DOS end-of-file mark (0x1A), as Windows software ends files."""
+    return raw.rstrip(b"\r\n") == b"\x1a"

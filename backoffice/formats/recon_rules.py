@@ -22,9 +22,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.file_text import decode_text, read_content
+from backoffice.formats.yaml_document import load_yaml, without_lines
 from backoffice.recon.model import MatchingRules, MatchRule
 
 rules_file_bytes_max = 1_048_576
@@ -102,22 +102,8 @@ def _rules(
 def read_recon_rules(path: Path) -> tuple[MatchingRules, dict[str, MatchingRules]]:
     """(default rules, rules per ledger account code)."""
     source = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ProblemError(
-            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(source))
-        ) from error
-    if len(raw) > rules_file_bytes_max:
-        raise ProblemError(
-            Problem("file_too_large", f"at most {rules_file_bytes_max} bytes", Source(source))
-        )
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ProblemError(
-            Problem("malformed_file", f"not YAML: {error}", Source(source))
-        ) from error
+    text = decode_text(read_content(path, rules_file_bytes_max), source, latin1_fallback=False)
+    data = without_lines(load_yaml(text, source))
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from backoffice.errors import Problem, Source
+from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.file_text import decode_text, read_content
+from backoffice.formats.yaml_document import LINE_KEY, load_yaml
 from backoffice.refdata.model import (
     Account,
     AccountFlag,
@@ -58,36 +58,14 @@ class RefdataFile:
         return self.sources.get((section, code), Source())
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Remembers the line of each mapping so problems can name it."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping["__line__"] = node.start_mark.line + 1
-        return mapping
-
-
 def read_refdata(path: Path) -> RefdataFile:
     name = str(path)
     try:
-        size = path.stat().st_size
-    except OSError as error:
-        return RefdataFile(problems=[Problem("file_unreadable", str(error), Source(file=name))])
-    if size > file_bytes_max:
-        return RefdataFile(
-            problems=[Problem("file_too_large", f"over {file_bytes_max} bytes", Source(file=name))]
-        )
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return RefdataFile(
-            problems=[Problem("not_utf8", f"not UTF-8 text: {error.reason}", Source(file=name))]
-        )
-    if "\x00" in text:
-        return RefdataFile(
-            problems=[Problem("binary_file", "file contains NUL bytes", Source(file=name))]
-        )
+        # The one bounded read and decoding of every reader (no latin-1 guess: reference
+        # data names people and firms, and a wrong guess would store them misspelt).
+        text = decode_text(read_content(path, file_bytes_max), name, latin1_fallback=False)
+    except ProblemError as error:
+        return RefdataFile(problems=list(error.problems))
     if path.suffix.lower() == ".csv":
         return _from_csv(text, name)
     return _from_yaml(text, name)
@@ -95,15 +73,9 @@ def read_refdata(path: Path) -> RefdataFile:
 
 def _from_yaml(text: str, name: str) -> RefdataFile:
     try:
-        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        return RefdataFile(
-            problems=[
-                Problem("malformed_yaml", str(getattr(error, "problem", error)), Source(name, line))
-            ]
-        )
+        document = load_yaml(text, name)
+    except ProblemError as error:
+        return RefdataFile(problems=list(error.problems))
     result = RefdataFile()
     if document is None:
         return result
@@ -112,7 +84,7 @@ def _from_yaml(text: str, name: str) -> RefdataFile:
             Problem("malformed_file", "expected a mapping of sections", Source(name, 1))
         )
         return result
-    unknown = set(document) - {*SECTIONS, "__line__"}
+    unknown = set(document) - {*SECTIONS, LINE_KEY}
     for section in sorted(unknown):
         result.problems.append(
             Problem("unknown_section", f"unknown section {section!r}", Source(name, field=section))
@@ -137,7 +109,7 @@ def _from_yaml(text: str, name: str) -> RefdataFile:
                     )
                 )
                 continue
-            _read_record(result, reader, item, Source(name, item.pop("__line__", None)), section)
+            _read_record(result, reader, item, Source(name, item.pop(LINE_KEY, None)), section)
     return result
 
 
@@ -316,7 +288,7 @@ def _party(item: dict[str, Any]) -> Party:
                 "commission must be a mapping {currency, per_share, bps, minimum}",
                 "commission",
             )
-        commission.pop("__line__", None)
+        commission.pop(LINE_KEY, None)
         _check_fields(commission, {"currency", "per_share", "bps", "minimum"})
         terms = CommissionTerms(
             currency=_text(commission, "currency"),

@@ -55,7 +55,8 @@ class LedgerAccount(NamedTuple):
 
 
 def _plain(text: str | None) -> bool:
-    return text is None or (text.isascii() and "\x00" not in text)
+    # Printable ASCII (no tab, no control, no NUL) needs no closer look; anything else does.
+    return text is None or (text.isascii() and text.isprintable())
 
 
 def check_request_shape(request: EntryRequest, *, ledger_own: bool = False) -> list[Problem]:

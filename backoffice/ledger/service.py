@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from backoffice.errors import InvariantViolation, Problem, ProblemError, Source, invariant
 from backoffice.formats.entries_jsonl import line_bytes_max, parse_entry, read_lines
+from backoffice.formats.file_text import stream_start_problem
 from backoffice.ledger.model import (
     Balance,
     BatchResult,
@@ -238,9 +239,12 @@ def post_file(
         stream = path.open("rb")
     except OSError as error:
         raise ProblemError(
-            Problem("file_unreadable", error.strerror or str(error), Source(file=name))
+            Problem("unreadable_file", error.strerror or str(error), Source(file=name))
         ) from error
     with stream:
+        start_problem = stream_start_problem(stream.peek(4096), name)
+        if start_problem is not None:
+            raise ProblemError(start_problem)
         lines = read_lines(stream)
         while True:
             requests: list[EntryRequest] = []
