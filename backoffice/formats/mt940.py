@@ -2,26 +2,32 @@
 
 A file holds one or more messages, each with or without the FIN envelope
 `{1:...}{2:...}[{3:...}]{4:<newline>...<newline>-}[{5:...}]`. Many banks export the bare text
-block only: messages then follow one another, each ended by a line starting with '-' (ING
-writes "-XXX"), a '$' line, or simply the next :20:. Lines end in CRLF or LF; SOH and ETX
-framing characters are dropped. Up to `header_lines_max` lines that are no field may stand
+block only: messages then follow one another, each ended by a line of '-' alone (spaces around
+it allowed: ABN AMRO writes " -"), "-}", ING's "-XXX", a '$' line, or simply the next :20:
+(Rabobank). Any other line starting with '-' is text: Rabobank wraps :86: at 65 characters
+wherever they fall ("-3 27/201406-309/..."). Blank lines are passed over. Lines end in CRLF
+or LF; SOH and ETX framing characters are dropped, and so is a DOS end-of-file mark (0x1A)
+ending the file (`file_text`). Up to `header_lines_max` lines that are no field may stand
 before a message (ABN AMRO's "ABNANL2A / 940 / ABNANL2A", ING's "0000 01INGBNL2AXXXX00001",
 Rabobank's ":940:"); they are passed over, and one naming the message type ("940", "950",
 "942") tells it, as block 2 of the envelope does.
 
-One `Statement` per message: statement_id = :20: + "/" + :28C:, sequence = :28C:, account =
-:25: (a "BIC/ACCOUNT" loses its BIC), currency and opening balance from :60F: or :60M:,
-closing balance from :62F: or :62M:. :21:, :64:, :65:, :NS: and an :86: outside a statement
-line (information on the whole statement) are passed over. Amounts are plain decimal strings
-with a dot ("1234.50", "15000"), signed: credit positive. A statement line (:61:) reads the
-value date YYMMDD, the optional entry date MMDD (its year is the one that puts it nearest the
-value date, so a December entry of a January value falls in the year before), the mark (C, D;
-RC, a reversal of a credit, is a debit; RD, a reversal of a debit, is a credit), the optional
-funds code letter, the amount, the transaction type (N, F or S and three characters), the
-reference for the account owner, the account servicing institution's reference after "//" and
-the supplementary details line. Its :86: (information to the account owner) is the line's
-description, after the supplementary details. Whether opening balance plus lines gives the
-closing balance is left to the service, which checks balances.
+One `Statement` per message: statement_id = :20: + "/" + :28C:, sequence = :28C: (Rabobank
+writes the same :20: in every statement of a file), account = :25: as written (an IBAN,
+"BIC/account", "bank code/account", "account/currency"), currency and opening balance from
+:60F: or :60M:, closing balance from :62F: or :62M:. :21:, :64:, :65:, :NS: and an :86: outside
+a statement line (information on the whole statement) are passed over. Amounts are plain
+decimal strings with a dot, as many decimals as written ("1234.50", "15000", a JPY "1000.00":
+zeros past the currency's minor unit are exact, and the service reads them with
+`parse_amount(..., trailing_zeros=True)`), signed: credit positive. A statement line (:61:)
+reads the value date YYMMDD, the optional entry date MMDD (its year is the one that puts it
+nearest the value date, so a December entry of a January value falls in the year before), the
+mark (C, D; RC, a reversal of a credit, is a debit; RD, a reversal of a debit, is a credit),
+the optional funds code letter, the amount, the transaction type (N, F or S and three
+characters), the reference for the account owner, the account servicing institution's reference
+after "//" and the supplementary details line. Its :86: (information to the account owner) is
+the line's description, after the supplementary details. Whether opening balance plus lines
+gives the closing balance is left to the service, which checks balances.
 
 References, most specific first: the end-to-end id, the servicer's reference (:61: after //),
 the instruction id, the remittance information, the owner's reference (:61:). The middle ones
@@ -36,6 +42,8 @@ amounts padded with leading zeros beyond 15 characters (Rabobank); 29 or 30 Febr
 date, read as the month's last day (German banks date on a 30-day-month calendar); four
 spaces for a missing entry date (ASN, Citi); a transaction type with spaces ("S   ",
 Sberbank); a :61: broken after its mark (Sparkasse); an owner's reference over 16 characters;
+a :20: over 16 characters (up to `transaction_reference_chars_max`); a balance wrapped after
+its currency (":62F:C230101EUR", then "1234,56": any other break is `invalid_field`);
 a reference padded to 16 characters and followed by the counterparty's name (Rabobank: the
 name goes to the supplementary details); several :86: for one line (Rabobank, joined); more
 than six :86: lines; a line inside :86: that looks like an unknown tag (":26:37 Fo...", a
@@ -51,12 +59,13 @@ dates, references) right. A UTF-16 file, or one with a UTF-8 BOM that is not UTF
 Every problem is a `Problem` with a stable code and its source (file, line, field such as
 ":61:"); any problem refuses the whole file (`ProblemError` listing them all, at most
 `problems_max`). Whole-file codes: `unreadable_file`, `file_too_large`, `binary_file`,
-`not_utf8`, `empty_file`, `unrecognised_format`, `too_many_messages`. Message codes:
-`malformed_message` (envelope or layout), `unsupported_message` (an MT942 interim report,
-which holds no balances and is not a statement, or another message type), `missing_field`,
-`unexpected_field` (a field twice, out of place, or foreign to MT940), `invalid_field`,
-`invalid_date`, `invalid_mark`, `invalid_currency`, `invalid_amount`; `too_many_problems` counts
-those past `problems_max`.
+`not_utf8`, `empty_file` (nothing but blank lines, '$' or 0x1A: a file is never read as holding
+no statement), `unrecognised_format`, `too_many_messages`. Message codes: `malformed_message`
+(envelope or layout; a block never closed is named with the line it opened at),
+`unsupported_message` (an MT942 interim report, which holds no balances and is not a statement,
+or another message type), `missing_field`, `unexpected_field` (a field twice, out of place, or
+foreign to MT940), `invalid_field`, `invalid_date`, `invalid_mark`, `invalid_currency`,
+`invalid_amount`; `too_many_problems` counts those past `problems_max`.
 """
 
 from __future__ import annotations
@@ -86,13 +95,22 @@ line_chars_max = 4_096  # a FIN line holds 65 characters at most; exports run lo
 header_lines_max = 5  # lines that are no field before a message (ABN AMRO writes three)
 field_lines_max = 200  # lines of one field; :86: holds 6 of 65 by the standard, banks more
 problems_max = 100  # listed in one ProblemError; the rest add nothing a person can act on
-reference_chars_max = 16  # :20: 16x
+reference_chars_max = 16  # 16x: the :61: references
+# :20: is 16x, but some banks write more (Deutsche Bank, Polish banks' exports); 35 keeps
+# ":20:/:28C:" within the 80 characters a statement id is stored in.
+transaction_reference_chars_max = 35
 account_chars_max = 35  # :25: 35x
 amount_chars_max = 15  # 15d: digits and the decimal comma, leading zeros aside
 
 _FRAMING = {0x01: None, 0x03: None}  # SOH, ETX
 _SEPARATORS = " \t\r\n$"
 _FIN_START = "{1:"
+# Lines that end a bare text block, spaces around aside (ABN AMRO writes " -"); ING ends with
+# "-XXX". Any other line starting with '-' is text: Rabobank wraps :86: wherever the 65th
+# character falls, so a line of it may begin with '-' ("-3 27/201406-309/...").
+_MESSAGE_ENDS = frozenset({"-", "-}", "-XXX"})
+_BLOCK_NAME = re.compile(r"\{([0-9A-Z]{1,3}):")
+_BRACE_DEPTH = {"{": 1, "}": -1}
 _FIN_BLOCKS = re.compile(
     r"\{1:(?P<basic>[^{}]*)\}\s*"
     r"\{2:(?P<application>[^{}]*)\}\s*"
@@ -111,10 +129,10 @@ _MT940_TAGS = frozenset(
 )
 _PASSED_OVER = frozenset({"21", "64", "65", "NS", "13D", "90C", "90D"})
 _FREE_TEXT_TAGS = frozenset({"86", "NS"})
-_BIC = re.compile(r"[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _STATEMENT_NUMBER = re.compile(r"[0-9]{1,16}(?:/[0-9]{1,16})?")
 _AMOUNT = re.compile(r"([0-9]+)(?:,([0-9]*))?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_BALANCE_HEAD_CHARS = len("C230101EUR")  # mark, date YYMMDD, currency
 _STATEMENT_LINE = re.compile(
     r"(?P<value>[0-9]{6})(?P<entry>[0-9]{4}| {4})?(?P<mark>RC|RD|C|D)?"
     r"(?P<funds>[A-Z](?=[0-9]))?(?P<amount>[0-9,]*)(?P<type>[NFS][A-Z0-9 ]{3})?(?P<rest>.*)"
@@ -241,7 +259,7 @@ def _enveloped_messages(text: str, file: str) -> list[FinMessage]:
         following = text.find(_FIN_START, start + len(_FIN_START))
         line += text.count("\n", counted_to, start)
         counted_to = start
-        raw = text[start : len(text) if following == -1 else following].rstrip(_SEPARATORS + "\x1a")
+        raw = text[start : len(text) if following == -1 else following].rstrip(_SEPARATORS)
         messages.append(_enveloped_message(raw, file, line))
         start = following
     return messages
@@ -252,12 +270,17 @@ def _enveloped_message(raw: str, file: str, line: int) -> FinMessage:
         problem = Problem("malformed_message", reason, Source(file, at, field))
         return FinMessage(line, None, (), (problem,), raw)
 
+    unclosed = _unclosed_block(raw)
+    if unclosed is not None:
+        name, offset = unclosed
+        at = line + raw.count("\n", 0, offset)
+        end = "a '-}' line" if name == "4" else "its '}'"
+        reason = f"block {{{name}: opened at line {at} is never closed: no {end}"
+        return refused(reason, at, f"block {name}")
     blocks = _FIN_BLOCKS.match(raw)
     if blocks is None:
         if "{4:" not in raw:
             return refused("no text block {4:...}")
-        if "-}" not in raw:
-            return refused("the text block does not end with a '-}' line")
         return refused("blocks out of order {1:}{2:}{3:}{4:}{5:}, or braces inside one")
     if blocks.end() != len(raw):
         return refused(
@@ -274,6 +297,38 @@ def _enveloped_message(raw: str, file: str, line: int) -> FinMessage:
     )
     problems = _overlong(lines, file)
     return FinMessage(line, kind[1], lines, tuple(problems), raw)
+
+
+def _unclosed_block(raw: str) -> tuple[str, int] | None:
+    """The name ("4", "5") and offset of the first block of `raw` never closed, if any.
+
+    The text block ends at a "-}" line whatever it holds; the others at their matching '}'.
+    """
+    position = 0
+    while (start := raw.find("{", position)) != -1:
+        named = _BLOCK_NAME.match(raw, start)
+        name = named[1] if named is not None else raw[start + 1 : start + 2]
+        if name == "4":
+            end = raw.find("\n-}", start)
+            if end == -1:
+                return name, start
+            position = end + len("\n-}")
+            continue
+        closing = _closing_brace(raw, start)
+        if closing == -1:
+            return name, start
+        position = closing + 1
+    return None
+
+
+def _closing_brace(raw: str, start: int) -> int:
+    """The offset of the '}' closing the '{' at `start` (blocks 3 and 5 nest), -1 if none."""
+    depth = 0
+    for offset in range(start, len(raw)):
+        depth += _BRACE_DEPTH.get(raw[offset], 0)
+        if depth == 0:
+            return offset
+    return -1
 
 
 def _bare_messages(text: str, file: str, first_field: str) -> list[FinMessage]:
@@ -310,8 +365,7 @@ def _bare_messages(text: str, file: str, first_field: str) -> list[FinMessage]:
         stripped = content.strip()
         if not stripped:
             continue
-        # "-" ends a message: SWIFT lets no line of a field start with it.
-        if stripped == "$" or content.startswith("-"):
+        if stripped == "$" or stripped in _MESSAGE_ENDS:
             close()
             continue
         if _FIELD_START.match(content):
@@ -382,6 +436,8 @@ def read_mt940(path: Path) -> list[Statement]:
             statements.append(read)
         else:
             problems.extend(read)
+    if not statements and not problems:  # a file is never read as holding no statement
+        raise ProblemError(Problem("empty_file", "no statement found in the file", Source(file)))
     if problems:
         if len(problems) > problems_max:
             more = Problem(
@@ -499,15 +555,14 @@ def _single_line(field: FinField | None, bad: _Problems, what: str, chars_max: i
 
 
 def _reference(field: FinField | None, bad: _Problems) -> str | None:
-    return _single_line(field, bad, "the transaction reference", reference_chars_max)
+    return _single_line(field, bad, "the transaction reference", transaction_reference_chars_max)
 
 
 def _account(field: FinField | None, bad: _Problems) -> str | None:
-    value = _single_line(field, bad, "the account", account_chars_max)
-    if value is None:
-        return None
-    bic, slash, account = value.partition("/")
-    return account.strip() if slash and account.strip() and _BIC.fullmatch(bic) else value
+    """The account as written: an IBAN, "BIC/account", "bank code/account", "account/currency"
+    or the account and currency run together. Which part names the account is for the
+    reconciliation to decide; a form dropped here could never be matched there."""
+    return _single_line(field, bad, "the account", account_chars_max)
 
 
 def _statement_number(field: FinField | None, bad: _Problems) -> str | None:
@@ -523,7 +578,9 @@ def _balance(field: FinField | None, bad: _Problems) -> _Balance | None:
     """:60F:C070903EUR766656,49 as ("766656.49", 2007-09-03, "EUR"); debit negative."""
     if field is None:
         return None
-    value = field.value.strip()
+    value = _balance_text(field, bad)
+    if value is None:
+        return None
     mark, digits, currency, amount = value[:1], value[1:7], value[7:10], value[10:]
     if mark not in {"C", "D"}:
         bad.add("invalid_mark", f"balance mark {mark!r}: C (credit) or D (debit)", field)
@@ -540,6 +597,22 @@ def _balance(field: FinField | None, bad: _Problems) -> _Balance | None:
         bad.add("invalid_amount", _amount_reason(amount), field)
         return None
     return _Balance(_signed(number, negative=mark == "D"), date, currency)
+
+
+def _balance_text(field: FinField, bad: _Problems) -> str | None:
+    """The balance on one line. Some exports wrap it after the currency ("C230101EUR", then
+    "1234,56"): only then is the second line unambiguously the amount, and it is joined."""
+    lines = [text.strip() for text in field.lines if text.strip()]
+    if len(lines) == 2 and len(lines[0]) == _BALANCE_HEAD_CHARS and _AMOUNT.fullmatch(lines[1]):
+        return lines[0] + lines[1]
+    if len(lines) > 1:
+        reason = (
+            f"the balance on more than one line ({' / '.join(lines)[:60]!r}): only an amount "
+            "wrapped after the mark, date YYMMDD and currency reads"
+        )
+        bad.add("invalid_field", reason, field)
+        return None
+    return lines[0] if lines else ""
 
 
 def _statement_lines(fields: list[FinField], bad: _Problems) -> list[StatementLine]:
