@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from backoffice.errors import Problem, ProblemError
-from backoffice.formats import mt940
+from backoffice.formats import fin, mt940
 from backoffice.formats.mt940 import read_mt940
 from backoffice.money import parse_amount
 from backoffice.recon.model import Statement, StatementFormat
@@ -585,7 +585,7 @@ def test_an_empty_file_and_a_foreign_file_are_refused(tmp_path: Path) -> None:
 
 
 def test_too_many_messages_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mt940, "messages_per_file_max", 2)
+    monkeypatch.setattr(fin, "messages_per_file_max", 2)
     assert refused(write(tmp_path, message() * 3)) == [("too_many_messages", None, None)]
 
 
