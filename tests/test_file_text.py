@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backoffice.errors import ProblemError
 from backoffice.formats.camt053 import read_camt053
@@ -77,3 +79,17 @@ def test_a_mark_followed_by_more_text_is_a_binary_byte() -> None:
     with pytest.raises(ProblemError) as refused:
         decode_text(b":20:X\n\x1a\n:20:Y\n", "f")
     assert [(p.code, p.source.line) for p in refused.value.problems] == [("binary_file", 2)]
+
+
+@given(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200).map(
+        lambda text: text.replace("x", "\r\n")
+    ),
+    st.integers(1, 3),
+    st.sampled_from(["", "\r\n", "\n", "\r\n\r\n"]),
+)
+def test_text_reads_the_same_with_a_dos_end_of_file_mark_or_without(
+    text: str, marks: int, after: str
+) -> None:
+    content = text.encode()
+    assert decode_text(content + b"\x1a" * marks + after.encode(), "f") == text

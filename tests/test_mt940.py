@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from backoffice.errors import Problem, ProblemError
 from backoffice.formats import fin, mt940
@@ -906,3 +908,37 @@ def test_a_file_giving_no_message_at_all_is_refused_not_read_as_no_statements(
 ) -> None:
     monkeypatch.setattr(mt940, "fin_messages", lambda text, file, *, first_field: [])
     assert refused(write(tmp_path, message())) == [("empty_file", None, None)]
+
+
+_REMITTANCE_TEXT = st.text(
+    alphabet=st.sampled_from("ABCXYZabc0123456789 -/.,+?"), min_size=1, max_size=300
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_REMITTANCE_TEXT)
+def test_information_wrapped_at_65_characters_reads_back_whole_wherever_a_dash_falls(
+    tmp_path: Path, remittance: str
+) -> None:
+    # Rabobank cuts :86: every 65 characters, even before a '-'; only a line that is nothing
+    # but an end mark could be taken for one, and no bank wraps a line down to that.
+    text = ":86:" + remittance
+    wrapped = [text[start : start + 65] for start in range(0, len(text), 65)]
+    assume(all(line.strip() not in {"-", "-}", "-XXX", "$", ""} for line in wrapped))
+    body = "\n".join(wrapped) + "\n"
+    (statement,) = read_mt940(write(tmp_path, message(":61:240102C1,NTRFNONREF\n" + body)))
+    information = [line.rstrip() for line in wrapped]
+    information[0] = information[0].removeprefix(":86:")
+    while information and not information[-1]:
+        information.pop()
+    assert statement.lines[0].description == "\n".join(information)
+    assert statement.closing_balance == "1000.00"
+
+
+def test_blank_lines_between_enveloped_messages_are_passed_over(tmp_path: Path) -> None:
+    fields = message().removesuffix("-\n")
+    one = f"{ENVELOPE}{{4:\r\n{fields}-}}{{5:{{CHK:123456789ABC}}}}"
+    text = f"\r\n{one}\r\n\r\n  \r\n{one.replace('STMT0001', 'STMT0002')}\r\n\r\n"
+    statements = read_mt940(write(tmp_path, text.replace("\n", "\r\n").replace("\r\r", "\r")))
+    assert [s.statement_id for s in statements] == ["STMT0001/00042/001", "STMT0002/00042/001"]
+    assert [s.source.line for s in statements] == [2, 11]
