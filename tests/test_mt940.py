@@ -766,7 +766,7 @@ def test_zeros_past_the_currencys_minor_unit_are_read_as_written_and_are_exact(
 
 
 def test_a_transaction_reference_over_16_characters_is_read(tmp_path: Path) -> None:
-    # Some banks (Deutsche Bank's MT940 exports, some Polish banks) write :20: longer than 16x.
+    # Some banks' exports write :20: longer than SWIFT's 16x.
     reference = "STARTUMSE-2024-01-02-0001"
     (statement,) = read_mt940(write(tmp_path, message(reference=reference)))
     assert statement.statement_id == f"{reference}/00042/001"

@@ -10,7 +10,7 @@ writes the same :20: in every statement of a file), account = :25: as written (a
 :60F: or :60M:, closing balance from :62F: or :62M:. :21:, :64:, :65:, :NS: and an :86: outside
 a statement line (information on the whole statement) are passed over. Amounts are plain
 decimal strings with a dot, as many decimals as written ("1234.50", "15000", a JPY "1000.00":
-zeros past the currency's minor unit are exact, and the service reads them with
+zeros past the currency's minor unit are exact, for the service to read with
 `parse_amount(..., trailing_zeros=True)`), signed: credit positive. A statement line (:61:)
 reads the value date YYMMDD, the optional entry date MMDD (its year is the one that puts it
 nearest the value date, so a December entry of a January value falls in the year before), the
@@ -84,12 +84,11 @@ __all__ = [
 file_bytes_max = 64 * 1024 * 1024
 problems_max = 100  # listed in one ProblemError; the rest add nothing a person can act on
 reference_chars_max = 16  # 16x: the :61: references
-# :20: is 16x, but some banks write more (Deutsche Bank, Polish banks' exports); 35 keeps
+# :20: is 16x, but some banks' exports write more; 35 keeps
 # ":20:/:28C:" within the 80 characters a statement id is stored in.
 transaction_reference_chars_max = 35
 account_chars_max = 35  # :25: 35x
 amount_chars_max = 15  # 15d: digits and the decimal comma, leading zeros aside
-
 
 _MT940_TAGS = frozenset(
     {"20", "21", "25", "25P", "28", "28C", "60F", "60M", "61", "86", "62F", "62M", "64", "65"}
