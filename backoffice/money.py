@@ -3,6 +3,9 @@
 Input amounts are plain decimal strings `-?digits[.digits]`. A JSON number, exponent notation,
 NaN, Infinity, a leading `+`, spaces or more decimals than the asset's scale are refused: a
 float has already lost the exact value, and a silent rounding would make the books wrong.
+Zeros past the scale are exact; a reader of files written by others (a bank's JPY "1000,00",
+EUR "18,150") accepts them with `trailing_zeros=True`. The ledger's postings do not: their
+fast path counts decimals and leaves anything longer to this function to name the problem.
 """
 
 from __future__ import annotations
@@ -21,8 +24,12 @@ DECIMAL_PATTERN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 POWERS_OF_TEN = tuple(10**scale for scale in range(scale_max + 1))
 
 
-def parse_amount(text: object, scale: int) -> int | Problem:
-    """Parse a decimal string into an integer count of minor units of an asset of `scale`."""
+def parse_amount(text: object, scale: int, *, trailing_zeros: bool = False) -> int | Problem:
+    """Parse a decimal string into an integer count of minor units of an asset of `scale`.
+
+    `trailing_zeros`: decimals past the scale are accepted when they are all zeros (exact);
+    a non-zero one is `too_many_decimals` either way.
+    """
     if type(text) is not str:
         kind = "JSON number" if isinstance(text, int | float) else type(text).__name__
         return Problem("amount_not_a_string", f"amount must be a decimal string, got a {kind}")
@@ -34,6 +41,13 @@ def parse_amount(text: object, scale: int) -> int | Problem:
             "amount_invalid", f"amount {text!r} is not a plain decimal -?digits[.digits]"
         )
     sign, whole, fraction = match.groups()
+    if fraction is not None and trailing_zeros and len(fraction) > scale:
+        if fraction[scale:].strip("0"):
+            return Problem(
+                "too_many_decimals",
+                f"amount {text!r} has a non-zero decimal past the asset's {scale}",
+            )
+        fraction = fraction[:scale] or None
     minor: int
     if fraction is None:
         minor = int(whole) * POWERS_OF_TEN[scale]

@@ -55,3 +55,40 @@ def test_the_limit_per_posting_is_accepted_and_one_more_is_not() -> None:
 @given(st.integers(min_value=-amount_minor_max, max_value=amount_minor_max), st.integers(0, 12))
 def test_formatting_then_parsing_gives_back_the_same_minor_units(minor: int, scale: int) -> None:
     assert parse_amount(format_amount(minor, scale), scale) == minor
+
+
+@pytest.mark.parametrize(
+    ("text", "scale", "minor"),
+    [("1000.0", 0, 1000), ("1000.00", 0, 1000), ("18.150", 2, 1815), ("-0.000", 0, 0)],
+)
+def test_zeros_past_the_scale_are_exact_when_a_bank_writes_them(
+    text: str, scale: int, minor: int
+) -> None:
+    # Banks pad to their own number of decimals: a JPY "1000,00", an EUR "18,150".
+    assert parse_amount(text, scale, trailing_zeros=True) == minor
+
+
+@pytest.mark.parametrize(("text", "scale"), [("1000.5", 0), ("18.151", 2), ("0.0001", 3)])
+def test_a_non_zero_digit_past_the_scale_is_still_refused(text: str, scale: int) -> None:
+    result = parse_amount(text, scale, trailing_zeros=True)
+    assert isinstance(result, Problem)
+    assert result.code == "too_many_decimals"
+    assert f"{scale}" in result.reason
+
+
+def test_zeros_past_the_scale_stay_refused_unless_asked_for() -> None:
+    # The ledger's own postings keep the strict rule its fast path relies on.
+    assert isinstance(parse_amount("1.000", 2), Problem)
+
+
+@given(
+    st.integers(min_value=-amount_minor_max, max_value=amount_minor_max),
+    st.integers(0, 12),
+    st.integers(1, 6),
+)
+def test_padding_an_amount_with_zeros_never_changes_its_minor_units(
+    minor: int, scale: int, zeros: int
+) -> None:
+    text = format_amount(minor, scale)
+    padded = text + ("" if "." in text else ".") + "0" * zeros
+    assert parse_amount(padded, scale, trailing_zeros=True) == minor

@@ -1,6 +1,10 @@
 """A message file's bytes, bounded, and its text: shared by the statement, holdings and
 settlement-status readers, so every one of them refuses a file the same way and with the
-same codes: `unreadable_file`, `file_too_large`, `binary_file`, `not_utf8`."""
+same codes: `unreadable_file`, `file_too_large`, `binary_file`, `not_utf8`.
+
+A DOS end-of-file mark (0x1A, one or more, then only line ends) ending a file is dropped:
+Windows banking software (Rabobank's exports among them) still writes it. Anywhere else it is
+a binary byte like any other control character."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from backoffice.errors import Problem, ProblemError, Source
 # which frame FIN messages in some transfer formats.
 _BINARY = re.compile(rb"[\x00\x02\x04-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _UTF8_BOM = b"\xef\xbb\xbf"
+_DOS_END_OF_FILE = b"\x1a"
 
 
 def read_content(path: Path, bytes_max: int) -> bytes:
@@ -50,6 +55,9 @@ def decode_text(
         )
     has_bom = content.startswith(_UTF8_BOM)
     content = content.removeprefix(_UTF8_BOM)
+    before_line_ends = content.rstrip(b"\r\n")
+    if before_line_ends.endswith(_DOS_END_OF_FILE):
+        content = before_line_ends.rstrip(_DOS_END_OF_FILE)
     end = len(content) if binary_scan_bytes is None else binary_scan_bytes
     binary = _BINARY.search(content, 0, end)
     if binary is not None:

@@ -1,27 +1,25 @@
 """SWIFT MT940 (customer statement) and MT950 (statement message) bank statements.
 
-A file holds one or more messages, each with or without the FIN envelope
-`{1:...}{2:...}[{3:...}]{4:<newline>...<newline>-}[{5:...}]`. Many banks export the bare text
-block only: messages then follow one another, each ended by a line starting with '-' (ING
-writes "-XXX"), a '$' line, or simply the next :20:. Lines end in CRLF or LF; SOH and ETX
-framing characters are dropped. Up to `header_lines_max` lines that are no field may stand
-before a message (ABN AMRO's "ABNANL2A / 940 / ABNANL2A", ING's "0000 01INGBNL2AXXXX00001",
-Rabobank's ":940:"); they are passed over, and one naming the message type ("940", "950",
-"942") tells it, as block 2 of the envelope does.
+A file holds one or more FIN messages, enveloped or bare text blocks, split as `fin` tells
+(ABN AMRO's " -", ING's "-XXX" and Rabobank's wrapped ":86:" lines starting with '-' among
+them); a DOS end-of-file mark ending the file is dropped (`file_text`).
 
-One `Statement` per message: statement_id = :20: + "/" + :28C:, sequence = :28C:, account =
-:25: (a "BIC/ACCOUNT" loses its BIC), currency and opening balance from :60F: or :60M:,
-closing balance from :62F: or :62M:. :21:, :64:, :65:, :NS: and an :86: outside a statement
-line (information on the whole statement) are passed over. Amounts are plain decimal strings
-with a dot ("1234.50", "15000"), signed: credit positive. A statement line (:61:) reads the
-value date YYMMDD, the optional entry date MMDD (its year is the one that puts it nearest the
-value date, so a December entry of a January value falls in the year before), the mark (C, D;
-RC, a reversal of a credit, is a debit; RD, a reversal of a debit, is a credit), the optional
-funds code letter, the amount, the transaction type (N, F or S and three characters), the
-reference for the account owner, the account servicing institution's reference after "//" and
-the supplementary details line. Its :86: (information to the account owner) is the line's
-description, after the supplementary details. Whether opening balance plus lines gives the
-closing balance is left to the service, which checks balances.
+One `Statement` per message: statement_id = :20: + "/" + :28C:, sequence = :28C: (Rabobank
+writes the same :20: in every statement of a file), account = :25: as written (an IBAN,
+"BIC/account", "bank code/account", "account/currency"), currency and opening balance from
+:60F: or :60M:, closing balance from :62F: or :62M:. :21:, :64:, :65:, :NS: and an :86: outside
+a statement line (information on the whole statement) are passed over. Amounts are plain
+decimal strings with a dot, as many decimals as written ("1234.50", "15000", a JPY "1000.00":
+zeros past the currency's minor unit are exact, for the service to read with
+`parse_amount(..., trailing_zeros=True)`), signed: credit positive. A statement line (:61:)
+reads the value date YYMMDD, the optional entry date MMDD (its year is the one that puts it
+nearest the value date, so a December entry of a January value falls in the year before), the
+mark (C, D; RC, a reversal of a credit, is a debit; RD, a reversal of a debit, is a credit),
+the optional funds code letter, the amount, the transaction type (N, F or S and three
+characters), the reference for the account owner, the account servicing institution's reference
+after "//" and the supplementary details line. Its :86: (information to the account owner) is
+the line's description, after the supplementary details. Whether opening balance plus lines
+gives the closing balance is left to the service, which checks balances.
 
 References, most specific first: the end-to-end id, the servicer's reference (:61: after //),
 the instruction id, the remittance information, the owner's reference (:61:). The middle ones
@@ -36,6 +34,8 @@ amounts padded with leading zeros beyond 15 characters (Rabobank); 29 or 30 Febr
 date, read as the month's last day (German banks date on a 30-day-month calendar); four
 spaces for a missing entry date (ASN, Citi); a transaction type with spaces ("S   ",
 Sberbank); a :61: broken after its mark (Sparkasse); an owner's reference over 16 characters;
+a :20: over 16 characters (up to `transaction_reference_chars_max`); a balance wrapped after
+its currency (":62F:C230101EUR", then "1234,56": any other break is `invalid_field`);
 a reference padded to 16 characters and followed by the counterparty's name (Rabobank: the
 name goes to the supplementary details); several :86: for one line (Rabobank, joined); more
 than six :86: lines; a line inside :86: that looks like an unknown tag (":26:37 Fo...", a
@@ -51,24 +51,25 @@ dates, references) right. A UTF-16 file, or one with a UTF-8 BOM that is not UTF
 Every problem is a `Problem` with a stable code and its source (file, line, field such as
 ":61:"); any problem refuses the whole file (`ProblemError` listing them all, at most
 `problems_max`). Whole-file codes: `unreadable_file`, `file_too_large`, `binary_file`,
-`not_utf8`, `empty_file`, `unrecognised_format`, `too_many_messages`. Message codes:
-`malformed_message` (envelope or layout), `unsupported_message` (an MT942 interim report,
-which holds no balances and is not a statement, or another message type), `missing_field`,
-`unexpected_field` (a field twice, out of place, or foreign to MT940), `invalid_field`,
-`invalid_date`, `invalid_mark`, `invalid_currency`, `invalid_amount`; `too_many_problems` counts
-those past `problems_max`.
+`not_utf8`, `empty_file` (nothing but blank lines, '$' or 0x1A: a file is never read as holding
+no statement), `unrecognised_format`, `too_many_messages`. Message codes: `malformed_message`
+(envelope or layout; a block never closed is named with the line it opened at),
+`unsupported_message` (an MT942 interim report, which holds no balances and is not a statement,
+or another message type), `missing_field`, `unexpected_field` (a field twice, out of place, or
+foreign to MT940), `invalid_field`, `invalid_date`, `invalid_mark`, `invalid_currency`,
+`invalid_amount`; `too_many_problems` counts those past `problems_max`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
+from backoffice.formats.fin import FinField, FinMessage, fin_fields, fin_messages
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
 
 __all__ = [
@@ -81,29 +82,13 @@ __all__ = [
 ]
 
 file_bytes_max = 64 * 1024 * 1024
-messages_per_file_max = 100_000
-line_chars_max = 4_096  # a FIN line holds 65 characters at most; exports run longer
-header_lines_max = 5  # lines that are no field before a message (ABN AMRO writes three)
-field_lines_max = 200  # lines of one field; :86: holds 6 of 65 by the standard, banks more
 problems_max = 100  # listed in one ProblemError; the rest add nothing a person can act on
-reference_chars_max = 16  # :20: 16x
+reference_chars_max = 16  # 16x: the :61: references
+# :20: is 16x, but some banks' exports write more; 35 keeps
+# ":20:/:28C:" within the 80 characters a statement id is stored in.
+transaction_reference_chars_max = 35
 account_chars_max = 35  # :25: 35x
 amount_chars_max = 15  # 15d: digits and the decimal comma, leading zeros aside
-
-_FRAMING = {0x01: None, 0x03: None}  # SOH, ETX
-_SEPARATORS = " \t\r\n$"
-_FIN_START = "{1:"
-_FIN_BLOCKS = re.compile(
-    r"\{1:(?P<basic>[^{}]*)\}\s*"
-    r"\{2:(?P<application>[^{}]*)\}\s*"
-    r"(?:\{3:(?:\{[^{}]*\})*\}\s*)?"
-    r"\{4:(?P<text>[^{}]*?\n)-\}\s*"
-    r"(?:\{5:(?:\{[^{}]*\})*\}\s*)?"
-    r"(?:\{S:(?:\{[^{}]*\})*\}\s*)?"
-)
-_FIN_MESSAGE_TYPE = re.compile(r"[IO]([0-9]{3})")
-_FIELD_START = re.compile(r":([0-9]{2}[A-Z]?|NS):")
-_HEADER_TYPE = re.compile(r":?(940|941|942|950|535):?(?: +[0-9]{2})?")  # "940", ":940:", "940 00"
 
 _MT940_TAGS = frozenset(
     {"20", "21", "25", "25P", "28", "28C", "60F", "60M", "61", "86", "62F", "62M", "64", "65"}
@@ -111,10 +96,10 @@ _MT940_TAGS = frozenset(
 )
 _PASSED_OVER = frozenset({"21", "64", "65", "NS", "13D", "90C", "90D"})
 _FREE_TEXT_TAGS = frozenset({"86", "NS"})
-_BIC = re.compile(r"[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _STATEMENT_NUMBER = re.compile(r"[0-9]{1,16}(?:/[0-9]{1,16})?")
 _AMOUNT = re.compile(r"([0-9]+)(?:,([0-9]*))?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_BALANCE_HEAD_CHARS = len("C230101EUR")  # mark, date YYMMDD, currency
 _STATEMENT_LINE = re.compile(
     r"(?P<value>[0-9]{6})(?P<entry>[0-9]{4}| {4})?(?P<mark>RC|RD|C|D)?"
     r"(?P<funds>[A-Z](?=[0-9]))?(?P<amount>[0-9,]*)(?P<type>[NFS][A-Z0-9 ]{3})?(?P<rest>.*)"
@@ -131,236 +116,6 @@ _SLASH_CODE = re.compile(
     r"|CDTRREF|CD|SCOR|URI|PURP|ULTC|ULTD|OCMT|CHGS|EXCH|IREF|TRCD|ACCW|SVCL|CNTP)/"
 )
 _REMITTANCE_PREFIXES = ("USTD//", "USTD/", "STRD/CUR/", "STRD/ISO/", "STRD/")
-
-
-# Reading a FIN file: shared with the MT535 reader in `holdings` ------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FinMessage:
-    """One message of a FIN file: its text block's lines with their line numbers.
-
-    `message_type` is "940", "535"... as block 2 of the envelope or a bank's header line gives
-    it, None when the file does not say. `problems` are the layout problems found splitting it.
-    """
-
-    line: int
-    message_type: str | None
-    lines: tuple[tuple[int, str], ...]
-    problems: tuple[Problem, ...]
-    raw: str
-
-
-@dataclass(frozen=True, slots=True)
-class FinField:
-    """One field of a message: its tag ("61", "60F", "NS") and its lines, the tag cut off."""
-
-    tag: str
-    lines: tuple[str, ...]
-    line: int
-
-    @property
-    def label(self) -> str:
-        return f":{self.tag}:"
-
-    @property
-    def value(self) -> str:
-        return "\n".join(self.lines)
-
-
-def fin_messages(text: str, file: str, *, first_field: str) -> list[FinMessage]:
-    """The messages of a FIN file, enveloped or bare text blocks.
-
-    In bare text a line starting with `first_field` (":20:" for MT940) opens a new message.
-    `ProblemError` (`empty_file`, `unrecognised_format`, `too_many_messages`) when the file
-    holds no FIN messages.
-    """
-    text = text.translate(_FRAMING)
-    body = text.lstrip(_SEPARATORS)
-    if not body:
-        raise ProblemError(Problem("empty_file", "the file holds no message", Source(file)))
-    if body.startswith(_FIN_START):
-        return _enveloped_messages(text, file)
-    return _bare_messages(text, file, first_field)
-
-
-def fin_fields(
-    message: FinMessage,
-    file: str,
-    *,
-    known_tags: frozenset[str] | None = None,
-    free_text_tags: frozenset[str] = frozenset(),
-) -> tuple[list[FinField], list[Problem]]:
-    """The fields of `message`: a line starting with a tag opens one, any other continues it.
-
-    A line that looks like a tag outside `known_tags` continues a field of `free_text_tags`
-    (a wrapped "16:26:37" is no field :26:).
-    """
-    fields: list[tuple[str, list[str], int]] = []
-    problems: list[Problem] = []
-    for number, content in message.lines:
-        if not content.strip():
-            continue
-        start = _FIELD_START.match(content)
-        if start is not None and (
-            known_tags is None
-            or start[1] in known_tags
-            or not fields
-            or fields[-1][0] not in free_text_tags
-        ):
-            fields.append((start[1], [content[start.end() :]], number))
-        elif fields:
-            tag, lines, first = fields[-1]
-            if len(lines) == field_lines_max:
-                reason = f"field :{tag}: runs over {field_lines_max} lines"
-                problems.append(
-                    Problem("malformed_message", reason, Source(file, first, f":{tag}:"))
-                )
-            lines.append(content)
-        else:
-            reason = f"{content[:40]!r} before the message's first field"
-            problems.append(Problem("malformed_message", reason, Source(file, number)))
-    return [FinField(tag, tuple(lines), line) for tag, lines, line in fields], problems
-
-
-def _enveloped_messages(text: str, file: str) -> list[FinMessage]:
-    count = text.count(_FIN_START)
-    if count > messages_per_file_max:
-        raise ProblemError(
-            Problem(
-                "too_many_messages",
-                f"{count} messages: more than {messages_per_file_max} in one file",
-                Source(file),
-            )
-        )
-    messages: list[FinMessage] = []
-    line = 1
-    counted_to = 0
-    start = text.find(_FIN_START)
-    while start != -1:
-        following = text.find(_FIN_START, start + len(_FIN_START))
-        line += text.count("\n", counted_to, start)
-        counted_to = start
-        raw = text[start : len(text) if following == -1 else following].rstrip(_SEPARATORS + "\x1a")
-        messages.append(_enveloped_message(raw, file, line))
-        start = following
-    return messages
-
-
-def _enveloped_message(raw: str, file: str, line: int) -> FinMessage:
-    def refused(reason: str, at: int = line, field: str | None = None) -> FinMessage:
-        problem = Problem("malformed_message", reason, Source(file, at, field))
-        return FinMessage(line, None, (), (problem,), raw)
-
-    blocks = _FIN_BLOCKS.match(raw)
-    if blocks is None:
-        if "{4:" not in raw:
-            return refused("no text block {4:...}")
-        if "-}" not in raw:
-            return refused("the text block does not end with a '-}' line")
-        return refused("blocks out of order {1:}{2:}{3:}{4:}{5:}, or braces inside one")
-    if blocks.end() != len(raw):
-        return refused(
-            "text after the message's last block", line + raw.count("\n", 0, blocks.end())
-        )
-    kind = _FIN_MESSAGE_TYPE.match(blocks["application"])
-    if kind is None:
-        reason = f"application header {blocks['application'][:20]!r} names no message type"
-        return refused(reason, field="block 2")
-    first = line + raw.count("\n", 0, blocks.start("text"))
-    lines = tuple(
-        (first + offset, content.rstrip("\r"))
-        for offset, content in enumerate(blocks["text"].split("\n"))
-    )
-    problems = _overlong(lines, file)
-    return FinMessage(line, kind[1], lines, tuple(problems), raw)
-
-
-def _bare_messages(text: str, file: str, first_field: str) -> list[FinMessage]:
-    lines = text.split("\n")
-    _recognise(lines, file)
-    messages: list[FinMessage] = []
-    current: list[tuple[int, str]] = []
-    header_type: str | None = None
-    stray: list[int] = []
-
-    def close() -> None:
-        nonlocal header_type
-        if current:
-            if len(messages) == messages_per_file_max:
-                raise ProblemError(
-                    Problem(
-                        "too_many_messages",
-                        f"more than {messages_per_file_max} messages in one file",
-                        Source(file),
-                    )
-                )
-            raw = "\n".join(content for _, content in current)
-            messages.append(
-                FinMessage(
-                    current[0][0], header_type, tuple(current), tuple(_overlong(current, file)), raw
-                )
-            )
-        current.clear()
-        header_type = None
-        stray.clear()
-
-    for number, line in enumerate(lines, 1):
-        content = line.rstrip("\r")
-        stripped = content.strip()
-        if not stripped:
-            continue
-        # "-" ends a message: SWIFT lets no line of a field start with it.
-        if stripped == "$" or content.startswith("-"):
-            close()
-            continue
-        if _FIELD_START.match(content):
-            if current and content.startswith(first_field):
-                close()
-            current.append((number, content))
-        elif current:
-            current.append((number, content))
-        else:
-            stray.append(number)
-            kind = _HEADER_TYPE.fullmatch(stripped)
-            if kind is not None:
-                header_type = kind[1]
-            if len(stray) == header_lines_max + 1:
-                reason = f"over {header_lines_max} lines that are no field between messages"
-                problem = Problem("malformed_message", reason, Source(file, stray[0]))
-                messages.append(FinMessage(stray[0], None, (), (problem,), ""))
-    close()
-    return messages
-
-
-def _recognise(lines: Sequence[str], file: str) -> None:
-    """Refuse a file whose first field is not within its first few lines."""
-    seen = 0
-    for line in lines:
-        stripped = line.strip().translate(_FRAMING)
-        if not stripped or stripped == "$":
-            continue
-        if _FIELD_START.match(line):
-            return
-        seen += 1
-        if seen > header_lines_max:
-            break
-    raise ProblemError(
-        Problem(
-            "unrecognised_format",
-            "neither SWIFT FIN messages (starting with '{1:') nor a FIN text block (fields "
-            f"such as ':20:') within the first {header_lines_max + 1} lines",
-            Source(file, 1),
-        )
-    )
-
-
-def _overlong(lines: Sequence[tuple[int, str]], file: str) -> list[Problem]:
-    return [
-        Problem("malformed_message", f"a line over {line_chars_max} characters", Source(file, n))
-        for n, content in lines
-        if len(content) > line_chars_max
-    ][:1]
 
 
 # MT940 / MT950 -------------------------------------------------------------------------------
@@ -382,6 +137,8 @@ def read_mt940(path: Path) -> list[Statement]:
             statements.append(read)
         else:
             problems.extend(read)
+    if not statements and not problems:  # a file is never read as holding no statement
+        raise ProblemError(Problem("empty_file", "no statement found in the file", Source(file)))
     if problems:
         if len(problems) > problems_max:
             more = Problem(
@@ -499,15 +256,14 @@ def _single_line(field: FinField | None, bad: _Problems, what: str, chars_max: i
 
 
 def _reference(field: FinField | None, bad: _Problems) -> str | None:
-    return _single_line(field, bad, "the transaction reference", reference_chars_max)
+    return _single_line(field, bad, "the transaction reference", transaction_reference_chars_max)
 
 
 def _account(field: FinField | None, bad: _Problems) -> str | None:
-    value = _single_line(field, bad, "the account", account_chars_max)
-    if value is None:
-        return None
-    bic, slash, account = value.partition("/")
-    return account.strip() if slash and account.strip() and _BIC.fullmatch(bic) else value
+    """The account as written: an IBAN, "BIC/account", "bank code/account", "account/currency"
+    or the account and currency run together. Which part names the account is for the
+    reconciliation to decide; a form dropped here could never be matched there."""
+    return _single_line(field, bad, "the account", account_chars_max)
 
 
 def _statement_number(field: FinField | None, bad: _Problems) -> str | None:
@@ -523,7 +279,9 @@ def _balance(field: FinField | None, bad: _Problems) -> _Balance | None:
     """:60F:C070903EUR766656,49 as ("766656.49", 2007-09-03, "EUR"); debit negative."""
     if field is None:
         return None
-    value = field.value.strip()
+    value = _balance_text(field, bad)
+    if value is None:
+        return None
     mark, digits, currency, amount = value[:1], value[1:7], value[7:10], value[10:]
     if mark not in {"C", "D"}:
         bad.add("invalid_mark", f"balance mark {mark!r}: C (credit) or D (debit)", field)
@@ -540,6 +298,22 @@ def _balance(field: FinField | None, bad: _Problems) -> _Balance | None:
         bad.add("invalid_amount", _amount_reason(amount), field)
         return None
     return _Balance(_signed(number, negative=mark == "D"), date, currency)
+
+
+def _balance_text(field: FinField, bad: _Problems) -> str | None:
+    """The balance on one line. Some exports wrap it after the currency ("C230101EUR", then
+    "1234,56"): only then is the second line unambiguously the amount, and it is joined."""
+    lines = [text.strip() for text in field.lines if text.strip()]
+    if len(lines) == 2 and len(lines[0]) == _BALANCE_HEAD_CHARS and _AMOUNT.fullmatch(lines[1]):
+        return lines[0] + lines[1]
+    if len(lines) > 1:
+        reason = (
+            f"the balance on more than one line ({' / '.join(lines)[:60]!r}): only an amount "
+            "wrapped after the mark, date YYMMDD and currency reads"
+        )
+        bad.add("invalid_field", reason, field)
+        return None
+    return lines[0] if lines else ""
 
 
 def _statement_lines(fields: list[FinField], bad: _Problems) -> list[StatementLine]:
