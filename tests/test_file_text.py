@@ -20,11 +20,13 @@ from backoffice.formats.file_text import decode_text
 from backoffice.formats.holdings import read_holdings
 from backoffice.formats.mt940 import read_mt940
 from backoffice.formats.settlement_status import read_settlement_messages
+from backoffice.formats.statement_csv import read_statement_csv
 from tests.test_camt053 import camt
 from tests.test_holdings import fin as holding
 from tests.test_holdings import mt535, subsafe
 from tests.test_mt940 import message
 from tests.test_settlement_status import confirmation
+from tests.test_statement_csv import CLOSING, OPENING, csv_file, row
 
 APPLE = "US0378331005"
 DOS_ENDS = [b"\x1a", b"\x1a\r\n", b"\r\n\x1a", b"\r\n\x1a\x1a\x1a", b"\n\x1a\n"]
@@ -40,6 +42,11 @@ READERS = {
     "holdings MT535": (_count(read_holdings), mt535(subsafe(holding(APPLE))), 1),
     "settlement status MT545": (_count(read_settlement_messages), confirmation(), 1),
     "MT940": (_count(read_mt940), message().replace("\n", "\r\n"), 1),
+    "statement CSV": (
+        _count(read_statement_csv),
+        csv_file(OPENING, row("line", "-12.50"), CLOSING).replace("\n", "\r\n"),
+        1,
+    ),
 }
 
 

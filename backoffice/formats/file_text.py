@@ -55,9 +55,7 @@ def decode_text(
         )
     has_bom = content.startswith(_UTF8_BOM)
     content = content.removeprefix(_UTF8_BOM)
-    before_line_ends = content.rstrip(b"\r\n")
-    if before_line_ends.endswith(_DOS_END_OF_FILE):
-        content = before_line_ends.rstrip(_DOS_END_OF_FILE)
+    content = without_dos_eof(content)
     end = len(content) if binary_scan_bytes is None else binary_scan_bytes
     binary = _BINARY.search(content, 0, end)
     if binary is not None:
@@ -88,6 +86,15 @@ def stream_start_problem(head: bytes, file: str) -> Problem | None:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096]:
         return Problem("not_utf8", "the file is UTF-16 text; UTF-8 is expected", Source(file, 1))
     return None
+
+
+def without_dos_eof(content: bytes) -> bytes:
+    """`content` without a trailing run of DOS end-of-file marks (0x1A) followed only by line
+    ends, as Windows banking software (Rabobank's exports) ends a file; one inside stays."""
+    before_line_ends = content.rstrip(b"\r\n")
+    if before_line_ends.endswith(_DOS_END_OF_FILE):
+        return before_line_ends.rstrip(_DOS_END_OF_FILE)
+    return content
 
 
 def is_dos_eof(raw: bytes) -> bool:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.file_text import without_dos_eof
 from backoffice.formats.fix_log import (
     _CURRENCY,
     _MIC,
@@ -166,6 +167,8 @@ def _refuse(code: str, reason: str, file: str, line: int | None = None) -> Probl
 
 def _check_text(stream: IO[bytes], file: str) -> None:
     start = stream.read(sniff_bytes_max)
+    if len(start) < sniff_bytes_max:  # the whole file: its end may carry a DOS end-of-file mark
+        start = without_dos_eof(start)
     if start.startswith(_UTF16_OR_32_BOMS):
         raise _refuse("not_utf8", "the file is UTF-16 or UTF-32 text: save it as UTF-8", file, 1)
     control = _CONTROL_BYTES.search(start)
@@ -337,6 +340,8 @@ def _row(
         return RejectedMessage(source, text, (Problem(code, reason, source),))
 
     content = raw.rstrip(b"\r\n") if raw is not None else None
+    if content is not None and is_last:
+        content = without_dos_eof(content)  # as every reader does (formats/file_text.py)
     if content is None or len(content) > bytes_max:
         return reject("line_too_long", f"the line is longer than {bytes_max} bytes", "")
     try:
