@@ -13,9 +13,16 @@ its own, its id the statement's and "/" and the sub-account.
 MT535 (a file starting with '{1:', or a bare text block starting with ':16R:GENL'): one
 statement per message, or per run of pages (:28E: 1/MORE, 2/MORE ... n/LAST, joined in file
 order). Account = :97A::SAFE// of sequence A (GENL); as_of = :98A::STAT// or the date of
-:98C::STAT//; statement_id = :20C::SEME// (of the first page). Each FIN block of the SUBSAFE
-sequences gives a `Holding`: :35B:ISIN <isin> and :93B::AGGR//UNIT/ (or FAMT/) and the number,
-an N before it for a short position. A SUBSAFE with its own :97A::SAFE// is a sub-account.
+:98C::STAT//; statement_id = :20C::SEME// (of the first page). Each FIN block gives a
+`Holding`: :35B:ISIN <isin> and :93B::AGGR//UNIT/ (or FAMT/) and the number, an N before it for
+a short position. The FIN blocks stand in SUBSAFE sequences (B1), or directly after GENL, as
+FinTS/HBCI banks send a depot statement (FinTS 3.0 Finanzdatenformate: no sub-safekeeping). A
+SUBSAFE with its own :97A::SAFE// is a sub-account. A :35B: or :93B::AGGR anywhere else is
+`unsupported_layout`: positions in a layout not read are refused, never dropped.
+
+A statement from which no holding was read is refused (`no_holdings`) unless it says it holds
+none: MT535 :17B::ACTI//N, semt.002 ActvtyInd false. A CSV file with its header and no row is
+`no_holdings` too; an empty or blank file `empty_file`.
 
 CSV (a header line holding the columns `account, as_of, isin, quantity`, in any order, others
 passed over; values trimmed): one statement per (account, as_of), in order of first appearance,
@@ -36,7 +43,7 @@ listing them all). Whole-file codes: `unreadable_file`, `file_too_large`, `binar
 Then `unsupported_message`, `unsupported_function`, `malformed_message`, `malformed_csv`,
 `missing_column`, `duplicate_column`, `missing_field`, `invalid_field`, `invalid_date`,
 `invalid_isin`, `invalid_quantity`, `unsupported_quantity`, `duplicate_isin`,
-`incomplete_statement`; `too_many_problems` counts those past `problems_max`.
+`incomplete_statement`, `unsupported_layout`, `no_holdings`; `too_many_problems` counts those past `problems_max`.
 """
 
 from __future__ import annotations
@@ -173,6 +180,9 @@ class _Collected:
     account: str
     as_of: dt.date
     source: Source
+    # Where the statement says it holds something (MT535 :17B::ACTI//Y, semt.002 ActvtyInd
+    # true); None when it says it holds nothing, the one case a statement of none is read.
+    activity: Source | None
     holdings: dict[str, list[Holding]] = field(default_factory=dict)
 
     def add(self, account: str, holding: Holding) -> None:
@@ -180,6 +190,13 @@ class _Collected:
 
     def statements(self, form: StatementFormat, problems: list[Problem]) -> list[HoldingsStatement]:
         read: list[HoldingsStatement] = []
+        if self.activity is not None and not problems and not any(self.holdings.values()):
+            reason = (
+                f"the statement of {self.account} as of {self.as_of} says it holds positions "
+                "and none was read: it is refused, not read as a statement of none"
+            )
+            problems.append(Problem("no_holdings", reason, self.activity))
+            return read
         accounts = [self.account, *(a for a in self.holdings if a != self.account)]
         for account in accounts:
             holdings = self.holdings.get(account, [])
@@ -266,7 +283,16 @@ def _semt002_statement(
     if as_of is None or not account:
         return None
     statement_id = document.text(report, "StmtGnlDtls/StmtId") or f"{account}:{as_of.isoformat()}"
-    collected = _Collected(statement_id, account, as_of, document.source(report, _REPORT))
+    activity_path = f"{_REPORT}/StmtGnlDtls/ActvtyInd"
+    flag = document.find(report, "StmtGnlDtls/ActvtyInd")  # the schema requires it
+    active = document.text(report, "StmtGnlDtls/ActvtyInd") in {"true", "1"}
+    collected = _Collected(
+        statement_id,
+        account,
+        as_of,
+        document.source(report, _REPORT),
+        document.source(flag, activity_path) if active else None,
+    )
     for index, balance in enumerate(document.findall(report, "BalForAcct"), 1):
         holding = _mx_holding(document, balance, f"{_REPORT}/BalForAcct[{index}]", problems)
         if holding is not None:
@@ -511,7 +537,16 @@ def _mt535_page(
         bad("invalid_field", "a blank message reference", reference, "")
     if len(problems) > errors or page is None or as_of is None or not account or not reference:
         return None
-    collected = _Collected(reference.value.strip(), account, as_of, Source(file, line))
+    activity = next((v for v in general if v.tag == "17B" and v.qualifier == "ACTI"), None)
+    collected = _Collected(
+        reference.value.strip(),
+        account,
+        as_of,
+        Source(file, line),
+        None
+        if activity is not None and activity.value.strip() == "N"
+        else Source(file, activity.line if activity else line, ":17B::ACTI"),
+    )
     for holding_account, holding in _fin_holdings(values, account, file, problems):
         collected.add(holding_account, holding)
     return _Page(int(page[1]), page[2], collected)
@@ -542,29 +577,55 @@ def _fin_date(
 def _fin_holdings(
     values: list[_FinValue], account: str, file: str, problems: list[Problem]
 ) -> list[tuple[str, Holding]]:
-    """(account, holding) of each FIN block of the SUBSAFE sequences."""
+    """(account, holding) of each FIN block: inside a SUBSAFE sequence (B1), or standing
+    directly after GENL, as FinTS/HBCI banks send a depot statement (no sub-safekeeping)."""
     holdings: list[tuple[str, Holding]] = []
     sub_accounts: dict[int, str] = {}
-    blocks: dict[tuple[int, int], list[_FinValue]] = {}
+    blocks: dict[tuple[int, ...], list[_FinValue]] = {}
+    misplaced: _FinValue | None = None
     for value in values:
         names = [name for name, _ in value.blocks]
-        if names[:1] != ["SUBSAFE"]:
-            continue
         if names == ["SUBSAFE"] and value.tag == "97A" and value.qualifier == "SAFE":
             sub_accounts[value.blocks[0][1]] = value.value.strip()
-        elif names[:2] == ["SUBSAFE", "FIN"]:
-            blocks.setdefault((value.blocks[0][1], value.blocks[1][1]), []).append(value)
-    for (subsafe, _), block in blocks.items():
-        holding = _fin_holding(block, file, problems)
+        elif names[:2] == ["SUBSAFE", "FIN"] or names[:1] == ["FIN"]:
+            depth = 2 if names[0] == "SUBSAFE" else 1
+            blocks.setdefault(tuple(n for _, n in value.blocks[:depth]), []).append(value)
+        elif misplaced is None and _holds_position(value):
+            misplaced = value
+    if misplaced is not None:
+        where = "/".join(name for name, _ in misplaced.blocks) or "no block"
+        reason = (
+            f"{misplaced.label} in {where}: holdings are read from FIN blocks after GENL or "
+            "inside SUBSAFE, and this statement's are elsewhere"
+        )
+        problems.append(
+            Problem("unsupported_layout", reason, Source(file, misplaced.line, misplaced.label))
+        )
+    for key, block in blocks.items():
+        holding = _fin_holding(block, len(key), file, problems)
         if holding is not None:
-            holdings.append((sub_accounts.get(subsafe, account), holding))
+            holder = sub_accounts.get(key[0], account) if len(key) == 2 else account
+            holdings.append((holder, holding))
     return holdings
 
 
-def _fin_holding(block: list[_FinValue], file: str, problems: list[Problem]) -> Holding | None:
-    security = next((v for v in block if v.tag == "35B" and len(v.blocks) == 2), None)
+def _holds_position(value: _FinValue) -> bool:
+    """A field that names a security or its balance (35B, 93B::AGGR), GENL's aside."""
+    names = [name for name, _ in value.blocks]
+    return names != ["GENL"] and (
+        value.tag == "35B" or (value.tag == "93B" and value.qualifier == "AGGR")
+    )
+
+
+def _fin_holding(
+    block: list[_FinValue], depth: int, file: str, problems: list[Problem]
+) -> Holding | None:
+    """The holding of one FIN block; `depth` is how deep the FIN block stands (its own fields
+    have that many blocks, those of its SUBBAL blocks more)."""
+    security = next((v for v in block if v.tag == "35B" and len(v.blocks) == depth), None)
     balance = next(
-        (v for v in block if v.tag == "93B" and v.qualifier == "AGGR" and len(v.blocks) == 2), None
+        (v for v in block if v.tag == "93B" and v.qualifier == "AGGR" and len(v.blocks) == depth),
+        None,
     )
     first = block[0]
     if security is None or balance is None:
@@ -636,7 +697,11 @@ def _read_csv(text: str, file: str) -> tuple[list[HoldingsStatement], list[Probl
             statement = collected.get((account, as_of))
             if statement is None:
                 statement = _Collected(
-                    f"{account}:{as_of.isoformat()}", account, as_of, Source(file, line)
+                    f"{account}:{as_of.isoformat()}",
+                    account,
+                    as_of,
+                    Source(file, line),
+                    Source(file, line),
                 )
                 collected[(account, as_of)] = statement
             statement.add(account, holding)
@@ -644,6 +709,9 @@ def _read_csv(text: str, file: str) -> tuple[list[HoldingsStatement], list[Probl
         problems.append(
             Problem("malformed_csv", f"not CSV: {error}", Source(file, offset + reader.line_num))
         )
+    if not problems and not collected:
+        reason = "a header and no holding: the file names no account, date or position"
+        problems.append(Problem("no_holdings", reason, Source(file, offset + 1)))
     if problems:
         return [], problems
     statements = [
