@@ -43,7 +43,8 @@ listing them all). Whole-file codes: `unreadable_file`, `file_too_large`, `binar
 Then `unsupported_message`, `unsupported_function`, `malformed_message`, `malformed_csv`,
 `missing_column`, `duplicate_column`, `missing_field`, `invalid_field`, `invalid_date`,
 `invalid_isin`, `invalid_quantity`, `unsupported_quantity`, `duplicate_isin`,
-`incomplete_statement`, `unsupported_layout`, `no_holdings`; `too_many_problems` counts those past `problems_max`.
+`incomplete_statement`, `unsupported_layout`, `no_holdings`; `too_many_problems` counts those
+past `problems_max`.
 """
 
 from __future__ import annotations
