@@ -435,3 +435,59 @@ def test_the_fast_field_split_gives_what_simplefix_gives_or_leaves_the_line_to_s
     assert message is not None
     assert not parser.get_buffer()
     assert pairs == [(int(tag), value.decode()) for tag, value in message.pairs]
+
+
+# --- several messages on one line -------------------------------------------------------------
+
+# Some OMS drop-copy dumps write a burst of messages on one line, one straight after the other
+# (each ends with its CheckSum field and delimiter, so the next "8=FIX" follows at once). Each
+# carries its own BeginString, BodyLength and CheckSum, which mark its bounds unambiguously:
+# each is read, or rejected, on its own, as if it had its own line.
+
+
+@pytest.mark.parametrize("delimiter", [SOH, b"|"], ids=["soh", "pipe"])
+def test_several_messages_on_one_line_are_each_read_at_that_line(
+    tmp_path: Path, delimiter: bytes
+) -> None:
+    burst = (
+        fix_message(TRADE_44) + session_message("0") + fix_message(TRADE_44, t17="EXEC-2", t32="50")
+    )
+    path = write_log(tmp_path, [fix_message(TRADE_44, t17="EXEC-0"), burst], delimiter)
+    results, summary = read_all(path)
+    assert [
+        (r.exec_id, r.quantity, r.source.line) for r in results if isinstance(r, Execution)
+    ] == [
+        ("EXEC-0", "100", 1),
+        ("EXEC-1", "100", 2),
+        ("EXEC-2", "50", 2),
+    ]
+    assert (summary.lines, summary.executions, summary.session_messages["0"]) == (2, 3, 1)
+    assert results[1].raw == fix_message(TRADE_44).replace(SOH, b"|").decode()
+
+
+def test_a_message_whose_checksum_runs_into_the_next_one_is_still_split(tmp_path: Path) -> None:
+    burst = fix_message(TRADE_44)[:-1] + fix_message(TRADE_44, t17="EXEC-2")  # no SOH between
+    results, _ = read_all(write_log(tmp_path, [burst], b"|"))
+    assert [r.exec_id for r in results if isinstance(r, Execution)] == ["EXEC-1", "EXEC-2"]
+
+
+def test_a_bad_message_among_several_on_a_line_is_rejected_naming_its_place(
+    tmp_path: Path,
+) -> None:
+    tampered = fix_message(TRADE_44, t17="EXEC-2").replace(b"32=100\x01", b"32=900\x01")
+    results, summary = read_all(write_log(tmp_path, [fix_message(TRADE_44) + tampered]))
+    first, second = results
+    assert isinstance(first, Execution)
+    assert isinstance(second, RejectedMessage)
+    assert [(p.code, p.source.line, p.source.field) for p in second.problems] == [
+        ("bad_checksum", 1, "10 CheckSum")
+    ]
+    assert second.problems[0].reason.startswith("message 2 of 2 on the line: CheckSum is ")
+    assert (summary.executions, summary.rejected) == (1, 1)
+
+
+def test_framing_a_line_of_several_messages_as_one_says_so() -> None:
+    framed = fix_log._frame(fix_message(TRADE_44) * 3, "drop-copy.log", 7)
+    assert isinstance(framed, RejectedMessage)
+    assert [(p.code, p.source.line) for p in framed.problems] == [("several_messages_on_line", 7)]
+    assert "holds 3 messages" in framed.problems[0].reason
