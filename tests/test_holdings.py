@@ -550,3 +550,54 @@ def test_a_holdings_csv_with_a_header_and_no_row_is_refused(tmp_path: Path) -> N
 @pytest.mark.parametrize("content", [b"", b"   ", b"\r\n\t\r\n", b"\xef\xbb\xbf\n"])
 def test_an_empty_or_blank_holdings_file_is_refused(tmp_path: Path, content: bytes) -> None:
     assert refused(write(tmp_path, content)) == [("empty_file", None, None)]
+
+
+# --- face amount and amortised value ----------------------------------------------------------
+
+# A Fannie Mae pool (a mortgage pass-through): custodians state its holding twice, the original
+# face amount and its amortised value (face times pool factor), MT535 :93B::AGGR//FAMT/ and
+# :93B::AGGR//AMOR/ in one FIN block (the standard lets AGGR repeat for this pair), semt.002
+# AggtBal/Qty/Qty/OrgnlAndCurFace. The face amount is the position, as FAMT alone would give it.
+FANNIE_MAE_POOL = "US3138WJ5K07"
+
+
+@pytest.mark.parametrize(
+    "balances",
+    ["FAMT/1000000,\n:93B::AGGR//AMOR/734212,55", "AMOR/734212,55\n:93B::AGGR//FAMT/1000000,"],
+)
+def test_an_mt535_pass_through_holds_its_face_amount(tmp_path: Path, balances: str) -> None:
+    (statement,) = read_holdings(write(tmp_path, mt535(subsafe(fin(FANNIE_MAE_POOL, balances)))))
+    assert [(h.isin, h.quantity) for h in statement.holdings] == [(FANNIE_MAE_POOL, "1000000")]
+
+
+@pytest.mark.parametrize(
+    "balances",
+    ["UNIT/5,\n:93B::AGGR//UNIT/5,", "FAMT/5,\n:93B::AGGR//AMOR/4,\n:93B::AGGR//FAMT/5,"],
+)
+def test_an_mt535_balance_repeated_otherwise_is_a_duplicate_field(
+    tmp_path: Path, balances: str
+) -> None:
+    text = mt535(subsafe(fin(APPLE, balances)))
+    ((code, line, field),) = refused(write(tmp_path, text))
+    assert (code, field) == ("duplicate_field", ":93B::AGGR")
+    assert line == 20 + balances.count("\n")
+
+
+def test_an_mt535_balance_of_units_and_face_amount_is_refused(tmp_path: Path) -> None:
+    text = mt535(subsafe(fin(APPLE, "UNIT/5,\n:93B::AGGR//FAMT/5,")))
+    assert refused(write(tmp_path, text)) == [("unsupported_quantity", 21, ":93B::AGGR")]
+
+
+def test_a_semt002_original_and_current_face_holds_its_face_amount(tmp_path: Path) -> None:
+    faces = (
+        "<Qty><Qty><OrgnlAndCurFace><FaceAmt>1000000</FaceAmt><AmtsdVal>734212.55</AmtsdVal>"
+        "</OrgnlAndCurFace></Qty></Qty>"
+    )
+    held = balance(FANNIE_MAE_POOL, "X").replace("<Qty><Qty><Qty>X</Qty></Qty></Qty>", faces)
+    document = valid(semt002(for_account(held)))
+    (statement,) = read_holdings(write(tmp_path, document, "holdings.xml"))
+    ((isin, quantity, field),) = [(h.isin, h.quantity, h.source.field) for h in statement.holdings]
+    assert (isin, quantity) == (FANNIE_MAE_POOL, "1000000")
+    assert (
+        field == "/Document/SctiesBalCtdyRpt/BalForAcct[1]/AggtBal/Qty/Qty/OrgnlAndCurFace/FaceAmt"
+    )

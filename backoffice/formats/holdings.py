@@ -6,7 +6,8 @@ semt.002 (a file starting with '<'): one `Document` of `semt.002.001.11`, parsed
 (`unsafe_xml`), and validated against the official schema (`schema_invalid`, the XPath as the
 field). Account = SfkpgAcct/Id; as_of = StmtGnlDtls/StmtDtTm (Dt, or the date of DtTm); statement_id
 = StmtGnlDtls/StmtId, else "account:as_of"; one `Holding` per BalForAcct: its FinInstrmId/ISIN and
-AggtBal/Qty/Qty/Qty/Unit (or FaceAmt, a face amount, for debt), negative when AggtBal/ShrtLngInd is
+AggtBal/Qty/Qty/Qty/Unit (or FaceAmt, a face amount, for debt; or the FaceAmt of
+AggtBal/Qty/Qty/OrgnlAndCurFace, debt whose face amortises), negative when AggtBal/ShrtLngInd is
 SHOR. Each sub-account (SubAcctDtls with its own SfkpgAcct/Id and BalForSubAcct) is a statement of
 its own, its id the statement's and "/" and the sub-account.
 
@@ -15,7 +16,9 @@ statement per message, or per run of pages (:28E: 1/MORE, 2/MORE ... n/LAST, joi
 order). Account = :97A::SAFE// of sequence A (GENL); as_of = :98A::STAT// or the date of
 :98C::STAT//; statement_id = :20C::SEME// (of the first page). Each FIN block gives a
 `Holding`: :35B:ISIN <isin> and :93B::AGGR//UNIT/ (or FAMT/) and the number, an N before it for
-a short position. The FIN blocks stand in SUBSAFE sequences (B1), or directly after GENL, as
+a short position; a face amount given with its amortised value (:93B::AGGR//FAMT/ and
+:93B::AGGR//AMOR/, a mortgage pass-through) holds the face amount, a balance repeated otherwise
+is `duplicate_field`. The FIN blocks stand in SUBSAFE sequences (B1), or directly after GENL, as
 FinTS/HBCI banks send a depot statement (FinTS 3.0 Finanzdatenformate: no sub-safekeeping). A
 SUBSAFE with its own :97A::SAFE// is a sub-account. A :35B: or :93B::AGGR anywhere else is
 `unsupported_layout`: positions in a layout not read are refused, never dropped.
@@ -43,8 +46,8 @@ listing them all). Whole-file codes: `unreadable_file`, `file_too_large`, `binar
 Then `unsupported_message`, `unsupported_function`, `malformed_message`, `malformed_csv`,
 `missing_column`, `duplicate_column`, `missing_field`, `invalid_field`, `invalid_date`,
 `invalid_isin`, `invalid_quantity`, `unsupported_quantity`, `duplicate_isin`,
-`incomplete_statement`, `unsupported_layout`, `no_holdings`; `too_many_problems` counts those
-past `problems_max`.
+`incomplete_statement`, `unsupported_layout`, `no_holdings`, `duplicate_field`;
+`too_many_problems` counts those past `problems_max`.
 """
 
 from __future__ import annotations
@@ -334,15 +337,19 @@ def _mx_holding(
         return None
     short = document.text(balance, "AggtBal/ShrtLngInd") == "SHOR"
     # AggtBal/Qty is a choice of Qty or Prtry; that Qty a choice of Qty or OrgnlAndCurFace;
-    # that Qty a choice of Unit, FaceAmt, AmtsdVal or DgtlTknUnit.
+    # that Qty a choice of Unit, FaceAmt, AmtsdVal or DgtlTknUnit. OrgnlAndCurFace (debt whose
+    # face amortises) is FaceAmt then AmtsdVal: its face amount is the position.
     node = document.find(balance, "AggtBal/Qty")
     path = f"{base}/AggtBal/Qty"
     kind = balance
-    for expected in ("Qty", "Qty", None):
+    for expected in ({"Qty"}, {"Qty", "OrgnlAndCurFace"}, {"Unit", "FaceAmt"}):
         inner = node[0] if node is not None and len(node) > 0 else None
         shape = local_name(inner.tag) if inner is not None else "nothing"
-        if inner is None or shape not in ({expected} if expected else {"Unit", "FaceAmt"}):
-            reason = f"a quantity as {shape}: only Qty/Qty/Unit or Qty/Qty/FaceAmt is read"
+        if inner is None or shape not in expected:
+            reason = (
+                f"a quantity as {shape}: only Qty/Qty/Unit, Qty/Qty/FaceAmt or "
+                "Qty/OrgnlAndCurFace/FaceAmt is read"
+            )
             problems.append(Problem("unsupported_quantity", reason, document.source(node, path)))
             return None
         node = kind = inner
@@ -624,10 +631,12 @@ def _fin_holding(
     """The holding of one FIN block; `depth` is how deep the FIN block stands (its own fields
     have that many blocks, those of its SUBBAL blocks more)."""
     security = next((v for v in block if v.tag == "35B" and len(v.blocks) == depth), None)
-    balance = next(
-        (v for v in block if v.tag == "93B" and v.qualifier == "AGGR" and len(v.blocks) == depth),
-        None,
-    )
+    balances = [
+        v for v in block if v.tag == "93B" and v.qualifier == "AGGR" and len(v.blocks) == depth
+    ]
+    balance = _fin_balance(balances, file, problems) if balances else None
+    if balances and balance is None:
+        return None
     first = block[0]
     if security is None or balance is None:
         missing = ":35B:" if security is None else ":93B::AGGR"
@@ -656,6 +665,38 @@ def _fin_holding(
     return Holding(
         isin=isin[1], quantity=_plain(quantity[2] == "N", quantity[3], quantity[4]), source=source
     )
+
+
+def _fin_balance(balances: list[_FinValue], file: str, problems: list[Problem]) -> _FinValue | None:
+    """The :93B::AGGR of a FIN block to read: the one there is, or of a face amount given with
+    its amortised value (FAMT and AMOR, debt whose face amortises), the face amount."""
+    seen: set[str] = set()
+    for balance in balances:
+        kind = balance.value.partition("/")[0]
+        if kind in seen or len(seen) == 2:
+            reason = (
+                f":93B::AGGR {kind} appears again: the balance comes once, or as a face amount "
+                "(FAMT) and its amortised value (AMOR)"
+            )
+            problems.append(
+                Problem("duplicate_field", reason, Source(file, balance.line, balance.label))
+            )
+            return None
+        seen.add(kind)
+    if len(balances) == 1:
+        return balances[0]
+    by_kind = {balance.value.partition("/")[0]: balance for balance in balances}
+    if set(by_kind) != {"FAMT", "AMOR"}:
+        second = balances[1]
+        reason = (
+            f"balances as {' and '.join(by_kind)}: only a face amount (FAMT) and its amortised "
+            "value (AMOR) may come together"
+        )
+        problems.append(
+            Problem("unsupported_quantity", reason, Source(file, second.line, second.label))
+        )
+        return None
+    return by_kind["FAMT"]
 
 
 # CSV ------------------------------------------------------------------------------------------
