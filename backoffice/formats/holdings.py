@@ -57,17 +57,20 @@ import datetime as dt
 import functools
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
 import xmlschema
-from stdnum import isin as stdnum_isin
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
-from backoffice.formats.mt940 import FinField, fin_fields, fin_messages
+from backoffice.formats.holdings_mt535 import read_mt535
+from backoffice.formats.holdings_statement import (
+    CollectedStatement,
+    account_chars_max,
+    isin_reason,
+    plain_decimal,
+)
 from backoffice.formats.xml_reading import (
     LineRecordingBuilder,
     ParsedDocument,
@@ -85,23 +88,15 @@ file_bytes_max = 64 * 1024 * 1024
 xml_depth_max = 64  # semt.002 nests about 12 deep; deeper is a trap for recursive code
 schema_errors_max = 20  # reported per document; the rest add nothing a person can act on
 problems_max = 100
-account_chars_max = 35  # Max35Text, 35x
 reason_chars_max = 500
 
 SEMT_002 = "urn:iso:std:iso:20022:tech:xsd:semt.002.001.11"
 _REPORT = "/Document/SctiesBalCtdyRpt"
 _CSV_COLUMNS = ("account", "as_of", "isin", "quantity")
 
-_ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
 _MX_DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")
 _CSV_DECIMAL = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_FIN_GENERIC = re.compile(r":([A-Z0-9]{4})/([A-Za-z0-9]{0,8})/(.*)", re.DOTALL)
-_FIN_UNQUALIFIED = frozenset({"16R", "16S", "23G", "28E", "35B"})
-_FIN_PAGE = re.compile(r"([0-9]{1,5})/(ONLY|MORE|LAST)")
-_FIN_QUANTITY = re.compile(r"([A-Z]{4})/(N?)([0-9]+),([0-9]*)")
-_FIN_ISIN = re.compile(r"ISIN ([A-Z0-9]{12})")
-_FIN_DATES = {"98A": re.compile(r"([0-9]{8})"), "98C": re.compile(r"([0-9]{8})[0-9]{6}")}
 
 
 @functools.cache
@@ -129,7 +124,7 @@ def read_holdings(path: Path) -> list[HoldingsStatement]:
             raise ProblemError(Problem("empty_file", "the file holds no statement", Source(file)))
         first_line = body.split("\n", 1)[0]
         if body.startswith(("{1:", ":16R:GENL")):
-            statements, problems = _read_mt535(text, file)
+            statements, problems = read_mt535(text, file)
         elif "," in first_line and any(
             name.strip().lower() in _CSV_COLUMNS for name in first_line.split(",")
         ):
@@ -154,74 +149,6 @@ def read_holdings(path: Path) -> list[HoldingsStatement]:
             problems = [*problems[:problems_max], more]
         raise ProblemError(*problems)
     return statements
-
-
-# Shared ---------------------------------------------------------------------------------------
-
-
-def _isin_reason(text: str) -> str | None:
-    """Why `text` is no ISIN, or None when it is one (format and check digit)."""
-    if not _ISIN.fullmatch(text):
-        return f"{text[:40]!r} is no ISIN: two letters, nine letters or digits, a check digit"
-    if not bool(stdnum_isin.is_valid(text)):
-        return f"{text!r}: the ISIN's check digit is wrong"
-    return None
-
-
-def _plain(negative: bool, integer: str, fraction: str | None) -> str:
-    """Digits as a plain signed decimal string: (True, "0100", "50") -> "-100.50"."""
-    whole = integer.lstrip("0") or "0"
-    number = f"{whole}.{fraction}" if fraction else whole
-    zero = not number.replace(".", "").strip("0")
-    return f"-{number}" if negative and not zero else number
-
-
-@dataclass
-class _Collected:
-    """Holdings of one statement by account (the main account, then its sub-accounts)."""
-
-    statement_id: str
-    account: str
-    as_of: dt.date
-    source: Source
-    # Where the statement says it holds something (MT535 :17B::ACTI//Y, semt.002 ActvtyInd
-    # true); None when it says it holds nothing, the one case a statement of none is read.
-    activity: Source | None
-    holdings: dict[str, list[Holding]] = field(default_factory=dict)
-
-    def add(self, account: str, holding: Holding) -> None:
-        self.holdings.setdefault(account, []).append(holding)
-
-    def statements(self, form: StatementFormat, problems: list[Problem]) -> list[HoldingsStatement]:
-        read: list[HoldingsStatement] = []
-        if self.activity is not None and not problems and not any(self.holdings.values()):
-            reason = (
-                f"the statement of {self.account} as of {self.as_of} says it holds positions "
-                "and none was read: it is refused, not read as a statement of none"
-            )
-            problems.append(Problem("no_holdings", reason, self.activity))
-            return read
-        accounts = [self.account, *(a for a in self.holdings if a != self.account)]
-        for account in accounts:
-            holdings = self.holdings.get(account, [])
-            seen: set[str] = set()
-            for holding in holdings:
-                if holding.isin in seen:
-                    reason = f"{holding.isin} appears twice in the statement of {account}"
-                    problems.append(Problem("duplicate_isin", reason, holding.source))
-                seen.add(holding.isin)
-            suffix = "" if account == self.account else f"/{account}"
-            read.append(
-                HoldingsStatement(
-                    statement_id=self.statement_id + suffix,
-                    format=form,
-                    account=account,
-                    as_of=self.as_of,
-                    holdings=tuple(holdings),
-                    source=self.source,
-                )
-            )
-        return read
 
 
 # semt.002 -------------------------------------------------------------------------------------
@@ -255,7 +182,7 @@ def _read_semt002(text: str, file: str) -> tuple[list[HoldingsStatement], list[P
 
 def _semt002_statement(
     document: ParsedDocument, report: ElementTree.Element, problems: list[Problem]
-) -> _Collected | None:
+) -> CollectedStatement | None:
     def bad(code: str, reason: str, element: ElementTree.Element | None, path: str) -> None:
         problems.append(Problem(code, reason, document.source(element, f"{_REPORT}/{path}")))
 
@@ -290,7 +217,7 @@ def _semt002_statement(
     activity_path = f"{_REPORT}/StmtGnlDtls/ActvtyInd"
     flag = document.find(report, "StmtGnlDtls/ActvtyInd")  # the schema requires it
     active = document.text(report, "StmtGnlDtls/ActvtyInd") in {"true", "1"}
-    collected = _Collected(
+    collected = CollectedStatement(
         statement_id,
         account,
         as_of,
@@ -330,7 +257,7 @@ def _mx_holding(
             Problem("missing_field", reason, document.source(where, f"{base}/FinInstrmId"))
         )
         return None
-    why = _isin_reason(isin)
+    why = isin_reason(isin)
     if why is not None:
         source = document.source(identifier, f"{base}/FinInstrmId/ISIN")
         problems.append(Problem("invalid_isin", why, source))
@@ -359,344 +286,8 @@ def _mx_holding(
         reason = f"{kind.text!r}: a quantity at or above zero, its sign told by ShrtLngInd"
         problems.append(Problem("invalid_quantity", reason, document.source(kind, path)))
         return None
-    quantity = _plain(short, number[2], number[3])
+    quantity = plain_decimal(short, number[2], number[3])
     return Holding(isin=isin, quantity=quantity, source=document.source(kind, path))
-
-
-# MT535 ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _FinValue:
-    tag: str
-    qualifier: str | None
-    value: str
-    line: int
-    blocks: tuple[tuple[str, int], ...]  # the 16R blocks it sits in, outermost first
-
-    @property
-    def label(self) -> str:
-        return f":{self.tag}::{self.qualifier}" if self.qualifier else f":{self.tag}:"
-
-
-@dataclass(frozen=True, slots=True)
-class _Page:
-    number: int
-    continuation: str  # ONLY, MORE or LAST
-    collected: _Collected
-
-
-def _read_mt535(text: str, file: str) -> tuple[list[HoldingsStatement], list[Problem]]:
-    statements: list[HoldingsStatement] = []
-    problems: list[Problem] = []
-    open_runs: dict[tuple[str, dt.date], _Page] = {}
-    for message in fin_messages(text, file, first_field=":16R:GENL"):
-        problems.extend(message.problems)
-        if not message.lines:
-            continue
-        if message.message_type not in {None, "535"}:
-            reason = f"an MT{message.message_type}: expected an MT535 statement of holdings"
-            problems.append(Problem("unsupported_message", reason, Source(file, message.line)))
-            continue
-        fields, found = fin_fields(message, file)
-        problems.extend(found)
-        page = _mt535_page(fields, file, message.line, problems)
-        if page is None:
-            continue
-        key = (page.collected.account, page.collected.as_of)
-        run = open_runs.pop(key, None)
-        if page.number == 1 and page.continuation in {"ONLY", "LAST"} and run is None:
-            statements.extend(page.collected.statements(StatementFormat.MT535, problems))
-            continue
-        if page.number == 1 and page.continuation == "MORE":
-            if run is not None:
-                _incomplete(run, problems)
-            open_runs[key] = page
-            continue
-        if run is None or page.number != run.number + 1 or page.continuation == "ONLY":
-            reason = (
-                f"page {page.number}/{page.continuation} of the statement of "
-                f"{page.collected.account} as of {page.collected.as_of}: its page "
-                f"{page.number - 1} is not just before it in the file"
-            )
-            problems.append(Problem("incomplete_statement", reason, page.collected.source))
-            continue
-        for account, holdings in page.collected.holdings.items():
-            for holding in holdings:
-                run.collected.add(account, holding)
-        joined = _Page(page.number, page.continuation, run.collected)
-        if page.continuation == "LAST":
-            statements.extend(joined.collected.statements(StatementFormat.MT535, problems))
-        else:
-            open_runs[key] = joined
-    for run in open_runs.values():
-        _incomplete(run, problems)
-    return ([], problems) if problems else (statements, [])
-
-
-def _incomplete(run: _Page, problems: list[Problem]) -> None:
-    reason = (
-        f"pages 1 to {run.number} of the statement of {run.collected.account} as of "
-        f"{run.collected.as_of}, marked MORE, and no LAST page after them"
-    )
-    problems.append(Problem("incomplete_statement", reason, run.collected.source))
-
-
-def _fin_values(fields: list[FinField], file: str, problems: list[Problem]) -> list[_FinValue]:
-    """The fields with their qualifier and the 16R...16S blocks holding them."""
-    values: list[_FinValue] = []
-    open_blocks: list[tuple[str, int]] = []
-    opened = 0
-    for fin_field in fields:
-        value = fin_field.value
-        if fin_field.tag == "16R":
-            opened += 1
-            open_blocks.append((value.strip(), opened))
-            continue
-        if fin_field.tag == "16S":
-            if not open_blocks or open_blocks[-1][0] != value.strip():
-                expected = f"16R:{open_blocks[-1][0]}" if open_blocks else "no open block"
-                reason = f"16S:{value.strip()} closes {expected}"
-                problems.append(
-                    Problem("malformed_message", reason, Source(file, fin_field.line, ":16S:"))
-                )
-            if open_blocks:
-                open_blocks.pop()
-            continue
-        qualifier = None
-        if fin_field.tag not in _FIN_UNQUALIFIED:
-            generic = _FIN_GENERIC.fullmatch(value)
-            if generic is None:
-                reason = f"{value[:40]!r} is not :QUALIFIER//value or :QUALIFIER/SCHEME/value"
-                problems.append(
-                    Problem(
-                        "malformed_message", reason, Source(file, fin_field.line, fin_field.label)
-                    )
-                )
-                continue
-            qualifier, value = (
-                generic[1],
-                generic[3] if not generic[2] else f"{generic[2]}/{generic[3]}",
-            )
-        values.append(
-            _FinValue(fin_field.tag, qualifier, value, fin_field.line, tuple(open_blocks))
-        )
-    if open_blocks:
-        reason = "blocks opened and never closed: " + ", ".join(name for name, _ in open_blocks)
-        problems.append(
-            Problem("malformed_message", reason, Source(file, fields[-1].line, ":16R:"))
-        )
-    return values
-
-
-def _mt535_page(
-    fields: list[FinField], file: str, line: int, problems: list[Problem]
-) -> _Page | None:
-    values = _fin_values(fields, file, problems)
-    general = [v for v in values if [name for name, _ in v.blocks] == ["GENL"]]
-    errors = len(problems)
-
-    def bad(code: str, reason: str, at: _FinValue | None, label: str) -> None:
-        where = Source(file, at.line if at else line, at.label if at else label)
-        problems.append(Problem(code, reason, where))
-
-    def one(tag: str, qualifier: str | None) -> _FinValue | None:
-        found = [v for v in general if v.tag.startswith(tag) and v.qualifier == qualifier]
-        label = f":{tag}::{qualifier}" if qualifier else f":{tag}:"
-        if not found:
-            bad("missing_field", f"{label} is required in sequence A (GENL)", None, label)
-            return None
-        if len(found) > 1:
-            bad("invalid_field", f"{label} appears {len(found)} times", found[1], label)
-            return None
-        return found[0]
-
-    page_field = one("28E", None)
-    reference = one("20C", "SEME")
-    function = one("23G", None)
-    date_field = one("98", "STAT")
-    account_field = one("97A", "SAFE")
-    page = _FIN_PAGE.fullmatch(page_field.value.strip()) if page_field else None
-    if page_field is not None and page is None:
-        bad(
-            "invalid_field",
-            f"{page_field.value!r}: a page number and ONLY, MORE or LAST",
-            page_field,
-            "",
-        )
-    if function is not None and function.value.partition("/")[0] != "NEWM":
-        reason = f"function {function.value!r}: only a new statement (NEWM) is read"
-        bad("unsupported_function", reason, function, "")
-    code = next((v for v in general if v.tag == "22F" and v.qualifier == "CODE"), None)
-    if code is not None and code.value == "DELT":
-        reason = "a delta statement (:22F::CODE//DELT) lists only the holdings that changed"
-        bad("incomplete_statement", reason, code, "")
-    as_of = _fin_date(date_field, bad)
-    account = account_field.value.strip() if account_field else None
-    if account_field is not None and not 0 < len(account or "") <= account_chars_max:
-        bad(
-            "invalid_field",
-            f"safekeeping account {account!r}: 1 to 35 characters",
-            account_field,
-            "",
-        )
-        account = None
-    if reference is not None and not reference.value.strip():
-        bad("invalid_field", "a blank message reference", reference, "")
-    if len(problems) > errors or page is None or as_of is None or not account or not reference:
-        return None
-    activity = next((v for v in general if v.tag == "17B" and v.qualifier == "ACTI"), None)
-    collected = _Collected(
-        reference.value.strip(),
-        account,
-        as_of,
-        Source(file, line),
-        None
-        if activity is not None and activity.value.strip() == "N"
-        else Source(file, activity.line if activity else line, ":17B::ACTI"),
-    )
-    for holding_account, holding in _fin_holdings(values, account, file, problems):
-        collected.add(holding_account, holding)
-    return _Page(int(page[1]), page[2], collected)
-
-
-def _fin_date(
-    field: _FinValue | None, bad: Callable[[str, str, _FinValue | None, str], None]
-) -> dt.date | None:
-    if field is None:
-        return None
-    pattern = _FIN_DATES.get(field.tag)
-    match = pattern.fullmatch(field.value) if pattern is not None else None
-    if match is not None:
-        digits = match[1]
-        try:
-            return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-        except ValueError:
-            pass
-    bad(
-        "invalid_date",
-        f"{field.value[:40]!r} is not a date YYYYMMDD (98A) or date and time (98C)",
-        field,
-        "",
-    )
-    return None
-
-
-def _fin_holdings(
-    values: list[_FinValue], account: str, file: str, problems: list[Problem]
-) -> list[tuple[str, Holding]]:
-    """(account, holding) of each FIN block: inside a SUBSAFE sequence (B1), or standing
-    directly after GENL, as FinTS/HBCI banks send a depot statement (no sub-safekeeping)."""
-    holdings: list[tuple[str, Holding]] = []
-    sub_accounts: dict[int, str] = {}
-    blocks: dict[tuple[int, ...], list[_FinValue]] = {}
-    misplaced: _FinValue | None = None
-    for value in values:
-        names = [name for name, _ in value.blocks]
-        if names == ["SUBSAFE"] and value.tag == "97A" and value.qualifier == "SAFE":
-            sub_accounts[value.blocks[0][1]] = value.value.strip()
-        elif names[:2] == ["SUBSAFE", "FIN"] or names[:1] == ["FIN"]:
-            depth = 2 if names[0] == "SUBSAFE" else 1
-            blocks.setdefault(tuple(n for _, n in value.blocks[:depth]), []).append(value)
-        elif misplaced is None and _holds_position(value):
-            misplaced = value
-    if misplaced is not None:
-        where = "/".join(name for name, _ in misplaced.blocks) or "no block"
-        reason = (
-            f"{misplaced.label} in {where}: holdings are read from FIN blocks after GENL or "
-            "inside SUBSAFE, and this statement's are elsewhere"
-        )
-        problems.append(
-            Problem("unsupported_layout", reason, Source(file, misplaced.line, misplaced.label))
-        )
-    for key, block in blocks.items():
-        holding = _fin_holding(block, len(key), file, problems)
-        if holding is not None:
-            holder = sub_accounts.get(key[0], account) if len(key) == 2 else account
-            holdings.append((holder, holding))
-    return holdings
-
-
-def _holds_position(value: _FinValue) -> bool:
-    """A field that names a security or its balance (35B, 93B::AGGR), GENL's aside."""
-    names = [name for name, _ in value.blocks]
-    return names != ["GENL"] and (
-        value.tag == "35B" or (value.tag == "93B" and value.qualifier == "AGGR")
-    )
-
-
-def _fin_holding(
-    block: list[_FinValue], depth: int, file: str, problems: list[Problem]
-) -> Holding | None:
-    """The holding of one FIN block; `depth` is how deep the FIN block stands (its own fields
-    have that many blocks, those of its SUBBAL blocks more)."""
-    security = next((v for v in block if v.tag == "35B" and len(v.blocks) == depth), None)
-    balances = [
-        v for v in block if v.tag == "93B" and v.qualifier == "AGGR" and len(v.blocks) == depth
-    ]
-    balance = _fin_balance(balances, file, problems) if balances else None
-    if balances and balance is None:
-        return None
-    first = block[0]
-    if security is None or balance is None:
-        missing = ":35B:" if security is None else ":93B::AGGR"
-        reason = f"a FIN block without {missing}"
-        problems.append(Problem("missing_field", reason, Source(file, first.line, missing)))
-        return None
-    isin = _FIN_ISIN.match(security.value)
-    if isin is None:
-        reason = "the security is not identified by an ISIN (:35B:ISIN ...)"
-        problems.append(Problem("missing_field", reason, Source(file, security.line, ":35B:")))
-        return None
-    why = _isin_reason(isin[1])
-    if why is not None:
-        problems.append(Problem("invalid_isin", why, Source(file, security.line, ":35B:")))
-        return None
-    source = Source(file, balance.line, balance.label)
-    quantity = _FIN_QUANTITY.fullmatch(balance.value)
-    if quantity is None:
-        reason = f"{balance.value[:40]!r} is not UNIT/ or FAMT/ and a number such as 100,"
-        problems.append(Problem("invalid_quantity", reason, source))
-        return None
-    if quantity[1] not in {"UNIT", "FAMT"}:
-        reason = f"a quantity as {quantity[1]}: only UNIT (units) or FAMT (face amount) is read"
-        problems.append(Problem("unsupported_quantity", reason, source))
-        return None
-    return Holding(
-        isin=isin[1], quantity=_plain(quantity[2] == "N", quantity[3], quantity[4]), source=source
-    )
-
-
-def _fin_balance(balances: list[_FinValue], file: str, problems: list[Problem]) -> _FinValue | None:
-    """The :93B::AGGR of a FIN block to read: the one there is, or of a face amount given with
-    its amortised value (FAMT and AMOR, debt whose face amortises), the face amount."""
-    seen: set[str] = set()
-    for balance in balances:
-        kind = balance.value.partition("/")[0]
-        if kind in seen or len(seen) == 2:
-            reason = (
-                f":93B::AGGR {kind} appears again: the balance comes once, or as a face amount "
-                "(FAMT) and its amortised value (AMOR)"
-            )
-            problems.append(
-                Problem("duplicate_field", reason, Source(file, balance.line, balance.label))
-            )
-            return None
-        seen.add(kind)
-    if len(balances) == 1:
-        return balances[0]
-    by_kind = {balance.value.partition("/")[0]: balance for balance in balances}
-    if set(by_kind) != {"FAMT", "AMOR"}:
-        second = balances[1]
-        reason = (
-            f"balances as {' and '.join(by_kind)}: only a face amount (FAMT) and its amortised "
-            "value (AMOR) may come together"
-        )
-        problems.append(
-            Problem("unsupported_quantity", reason, Source(file, second.line, second.label))
-        )
-        return None
-    return by_kind["FAMT"]
 
 
 # CSV ------------------------------------------------------------------------------------------
@@ -722,7 +313,7 @@ def _read_csv(text: str, file: str) -> tuple[list[HoldingsStatement], list[Probl
             problems.append(Problem("missing_column", reason, Source(file, offset + 1, name)))
     if problems:
         return [], problems
-    collected: dict[tuple[str, dt.date], _Collected] = {}
+    collected: dict[tuple[str, dt.date], CollectedStatement] = {}
     try:
         for row in reader:
             line = offset + reader.line_num
@@ -738,7 +329,7 @@ def _read_csv(text: str, file: str) -> tuple[list[HoldingsStatement], list[Probl
             account, as_of, holding = read
             statement = collected.get((account, as_of))
             if statement is None:
-                statement = _Collected(
+                statement = CollectedStatement(
                     f"{account}:{as_of.isoformat()}",
                     account,
                     as_of,
@@ -791,7 +382,7 @@ def _csv_row(
     if as_of is None:
         bad("invalid_date", f"{cell('as_of')[:40]!r} is not a date YYYY-MM-DD", "as_of")
     isin = cell("isin")
-    why = _isin_reason(isin)
+    why = isin_reason(isin)
     if why is not None:
         bad("invalid_isin", why, "isin")
     number = _CSV_DECIMAL.fullmatch(cell("quantity"))
@@ -800,5 +391,5 @@ def _csv_row(
         bad("invalid_quantity", reason, "quantity")
     if len(problems) > errors or as_of is None or number is None:
         return None
-    quantity = _plain(number[1] == "-", number[2], number[3])
+    quantity = plain_decimal(number[1] == "-", number[2], number[3])
     return account, as_of, Holding(isin, quantity, Source(file, line, "quantity"))
