@@ -491,3 +491,30 @@ def test_framing_a_line_of_several_messages_as_one_says_so() -> None:
     assert isinstance(framed, RejectedMessage)
     assert [(p.code, p.source.line) for p in framed.problems] == [("several_messages_on_line", 7)]
     assert "holds 3 messages" in framed.problems[0].reason
+
+
+# QuickFIX's file logs can stamp each message with the time it was logged: QuickFIX/C++ FileLog
+# writes "20261124-14:30:00.125000000 : 8=FIX...", QuickFIX/J's FileLog (with
+# includeTimestampForMessages) "20261124-14:30:00.125: 8=FIX...". The stamp is the log's, not
+# the message's: the message after it is read as it stands.
+@pytest.mark.parametrize(
+    "stamp",
+    [b"20261124-14:30:00.125000000 : ", b"20261124-14:30:00.125: ", b"20261124-14:30:00 : "],
+)
+def test_a_quickfix_log_time_stamp_before_the_message_is_set_aside(
+    tmp_path: Path, stamp: bytes
+) -> None:
+    path = tmp_path / "FIX.4.4-BROKER-XNAS.messages.log"
+    path.write_bytes(stamp + fix_message(TRADE_44) + b"\n")
+    execution = only_execution(path)
+    assert (execution.exec_id, execution.source.line) == ("EXEC-1", 1)
+    assert execution.raw == fix_message(TRADE_44).replace(SOH, b"|").decode()
+
+
+def test_text_before_the_message_that_is_no_time_stamp_is_still_rejected(tmp_path: Path) -> None:
+    path = write_log(
+        tmp_path, [fix_message(TRADE_44, t17="EXEC-0"), b"IN: " + fix_message(TRADE_44)]
+    )
+    results, _ = read_all(path)
+    assert isinstance(results[1], RejectedMessage)
+    assert [p.code for p in results[1].problems] == ["not_a_fix_message"]

@@ -4,7 +4,9 @@ The field delimiter is SOH (0x01) or '|', detected per line; with '|' the messag
 if it had been sent with SOH. A line holding several messages one after another (as some OMS
 drop-copy dumps write them) is cut after each CheckSum the next "8=FIX" follows, and each
 message is read or rejected on its own, at that line (a rejection says "message 2 of 3 on the
-line"); a reader that does not cut lines rejects such a line as `several_messages_on_line`. Each line becomes an `Execution`, a `RejectedMessage` (problems as
+line"); a reader that does not cut lines rejects such a line as `several_messages_on_line`.
+The time stamp a QuickFIX file log writes before each message ("20261124-14:30:00.125 : ") is
+set aside; any other text before "8=FIX" rejects the line. Each line becomes an `Execution`, a `RejectedMessage` (problems as
 data, with a stable code and the tag as the field, e.g. "31 LastPx"), or is skipped and counted
 in a `FixLogSummary`: session/admin messages, other message types, and execution reports that
 are not trades (new, cancelled order, replaced, pending...).
@@ -205,7 +207,16 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
         content = raw.rstrip(b"\r\n")
         if number == 1:
             content = content.removeprefix(b"\xef\xbb\xbf")
+        stamp = _LOG_TIME_STAMP.match(content)
+        if stamp is not None:
+            content = content[stamp.end() :]
         yield number, content if len(content) <= line_bytes_max else None
+
+
+# The time a QuickFIX file log stamps before each message: "20261124-14:30:00.125000000 : "
+# (QuickFIX/C++ FileLog), "20261124-14:30:00.125: " (QuickFIX/J, includeTimestampForMessages).
+# It is the log's, not the message's; anything else before "8=FIX" stays and is rejected.
+_LOG_TIME_STAMP = re.compile(rb"[0-9]{8}-[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})? ?: (?=8=FIX)")
 
 
 def _message(
