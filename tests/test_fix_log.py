@@ -518,3 +518,18 @@ def test_text_before_the_message_that_is_no_time_stamp_is_still_rejected(tmp_pat
     results, _ = read_all(path)
     assert isinstance(results[1], RejectedMessage)
     assert [p.code for p in results[1].problems] == ["not_a_fix_message"]
+
+
+def test_a_log_showing_soh_as_caret_a_is_read_as_if_sent_with_soh(tmp_path: Path) -> None:
+    # Logs viewed through less or copied from a terminal show SOH as "^A" (caret notation),
+    # as FIX support desks often paste them: two characters for the one delimiter byte.
+    path = write_log(tmp_path, [fix_message(TRADE_44)], b"^A")
+    execution = only_execution(path)
+    assert (execution.exec_id, execution.quantity) == ("EXEC-1", "100")
+    assert execution.raw == fix_message(TRADE_44).replace(SOH, b"|").decode()
+
+
+def test_several_caret_a_messages_on_one_line_are_each_read(tmp_path: Path) -> None:
+    burst = fix_message(TRADE_44) + fix_message(TRADE_44, t17="EXEC-2")
+    results, _ = read_all(write_log(tmp_path, [burst], b"^A"))
+    assert [r.exec_id for r in results if isinstance(r, Execution)] == ["EXEC-1", "EXEC-2"]

@@ -1,7 +1,7 @@
 """FIX 4.4 and 4.2 execution reports from a FIX log file, one message per line.
 
-The field delimiter is SOH (0x01) or '|', detected per line; with '|' the message is checked as
-if it had been sent with SOH. A line holding several messages one after another (as some OMS
+The field delimiter is SOH (0x01), '|' or "^A" (SOH in caret notation, as a terminal shows it),
+detected per line; with '|' or "^A" the message is checked as if it had been sent with SOH. A line holding several messages one after another (as some OMS
 drop-copy dumps write them) is cut after each CheckSum the next "8=FIX" follows, and each
 message is read or rejected on its own, at that line (a rejection says "message 2 of 3 on the
 line"); a reader that does not cut lines rejects such a line as `several_messages_on_line`.
@@ -183,11 +183,25 @@ def split_messages(raw: bytes) -> list[bytes]:
     its BodyLength and CheckSum checked) on its own, so a cut in the wrong place can only give
     parts that are rejected, never a message read wrongly.
     """
-    wire = raw if _SOH in raw else raw.replace(_PIPE, _SOH)
+    wire = _on_the_wire(raw)
     cuts = [match.end() for match in _MESSAGE_BOUNDARY.finditer(wire)]
     if not cuts:
         return [raw]
-    return [raw[start:end] for start, end in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    return [wire[start:end] for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True)]
+
+
+_CARET_SOH = b"^A"
+_CARET_DELIMITED = re.compile(rb"8=FIX[^\x01|^]*\^A")
+
+
+def _on_the_wire(raw: bytes) -> bytes:
+    """The line with SOH as its delimiter, as sent: SOH already, "^A" (SOH in caret notation,
+    when BeginString ends with it) or '|'."""
+    if _SOH in raw:
+        return raw
+    if _CARET_DELIMITED.match(raw):
+        return raw.replace(_CARET_SOH, _SOH)
+    return raw.replace(_PIPE, _SOH)
 
 
 def _placed(rejected: RejectedMessage, number: int, count: int) -> RejectedMessage:
@@ -250,15 +264,14 @@ def _frame(
 
     if raw is None:
         return reject("line_too_long", f"the line is longer than {line_bytes_max} bytes")
-    delimiter = _SOH if _SOH in raw else _PIPE
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         return reject("binary_line", "the line is not UTF-8 text", _printable(raw))
     if _BINARY.search(raw):
         return reject("binary_line", "the line holds control characters", _printable(raw))
-    text = text.replace("\x01", "|")
-    wire = raw.replace(_PIPE, _SOH) if delimiter == _PIPE else raw
+    wire = _on_the_wire(raw)
+    text = wire.decode("utf-8").replace("\x01", "|")
     if not wire.startswith(b"8=FIX"):
         return reject("not_a_fix_message", 'the line does not start with "8=FIX"', text)
     if not wire.endswith(_SOH):
