@@ -601,3 +601,19 @@ def test_a_semt002_original_and_current_face_holds_its_face_amount(tmp_path: Pat
     assert (
         field == "/Document/SctiesBalCtdyRpt/BalForAcct[1]/AggtBal/Qty/Qty/OrgnlAndCurFace/FaceAmt"
     )
+
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "a semicolon (;)"), ("\t", "a tab")])
+def test_a_holdings_csv_saved_with_another_delimiter_says_so(
+    tmp_path: Path, delimiter: str, named: str
+) -> None:
+    # Excel in a German or French locale saves "CSV" with semicolons (the comma is the decimal).
+    header = delimiter.join(["account", "as_of", "isin", "quantity"])
+    path = write(
+        tmp_path, f"{header}\nSAFE-001{delimiter}2024-01-31{delimiter}{APPLE}{delimiter}1\n"
+    )
+    with pytest.raises(ProblemError) as error:
+        read_holdings(path)
+    ((problem),) = error.value.problems
+    assert (problem.code, problem.source.line) == ("wrong_delimiter", 1)
+    assert named in problem.reason

@@ -42,7 +42,8 @@ Every problem carries a stable code and its source (file, line, field: an XPath,
 such as ":93B::AGGR", a CSV column); any problem refuses the whole file (`ProblemError`
 listing them all). Whole-file codes: `unreadable_file`, `file_too_large`, `binary_file`,
 `not_utf8` (XML must be UTF-8; MT535 and CSV may be latin-1, as `mt940` documents), `empty_file`,
-`unrecognised_format`, `too_many_messages`, `unsafe_xml`, `malformed_xml`, `schema_invalid`.
+`unrecognised_format`, `wrong_delimiter` (a CSV header separated by ';', a tab or '|'),
+`too_many_messages`, `unsafe_xml`, `malformed_xml`, `schema_invalid`.
 Then `unsupported_message`, `unsupported_function`, `malformed_message`, `malformed_csv`,
 `missing_column`, `duplicate_column`, `missing_field`, `invalid_field`, `invalid_date`,
 `invalid_isin`, `invalid_quantity`, `unsupported_quantity`, `duplicate_isin`,
@@ -71,6 +72,7 @@ from backoffice.formats.holdings_statement import (
     isin_reason,
     plain_decimal,
 )
+from backoffice.formats.trades_csv import OTHER_DELIMITERS
 from backoffice.formats.xml_reading import (
     LineRecordingBuilder,
     ParsedDocument,
@@ -130,15 +132,8 @@ def read_holdings(path: Path) -> list[HoldingsStatement]:
         ):
             statements, problems = _read_csv(text, file)
         else:
-            raise ProblemError(
-                Problem(
-                    "unrecognised_format",
-                    "neither a semt.002 XML document (starting with '<'), SWIFT MT535 messages "
-                    "(starting with '{1:' or ':16R:GENL') nor a CSV file with the header "
-                    + ", ".join(_CSV_COLUMNS),
-                    Source(file, 1 + text.count("\n", 0, len(text) - len(body))),
-                )
-            )
+            line = 1 + text.count("\n", 0, len(text) - len(body))
+            raise ProblemError(_unrecognised(first_line, Source(file, line)))
     if problems:
         if len(problems) > problems_max:
             more = Problem(
@@ -149,6 +144,25 @@ def read_holdings(path: Path) -> list[HoldingsStatement]:
             problems = [*problems[:problems_max], more]
         raise ProblemError(*problems)
     return statements
+
+
+def _unrecognised(first_line: str, source: Source) -> Problem:
+    """Why a file is none of the formats read: a CSV header with another delimiter, or none."""
+    for delimiter, named in OTHER_DELIMITERS.items():
+        if delimiter in first_line and any(
+            name.strip().lower() in _CSV_COLUMNS for name in first_line.split(delimiter)
+        ):
+            reason = (
+                f"the columns are separated by {named}, not a comma: save the file as "
+                "comma-separated values"
+            )
+            return Problem("wrong_delimiter", reason, source)
+    reason = (
+        "neither a semt.002 XML document (starting with '<'), SWIFT MT535 messages "
+        "(starting with '{1:' or ':16R:GENL') nor a CSV file with the header "
+        + ", ".join(_CSV_COLUMNS)
+    )
+    return Problem("unrecognised_format", reason, source)
 
 
 # semt.002 -------------------------------------------------------------------------------------
