@@ -533,3 +533,31 @@ def test_several_caret_a_messages_on_one_line_are_each_read(tmp_path: Path) -> N
     burst = fix_message(TRADE_44) + fix_message(TRADE_44, t17="EXEC-2")
     results, _ = read_all(write_log(tmp_path, [burst], b"^A"))
     assert [r.exec_id for r in results if isinstance(r, Execution)] == ["EXEC-1", "EXEC-2"]
+
+
+@given(
+    trades=st.lists(
+        st.tuples(st.from_regex(r"[A-Z0-9-]{1,20}", fullmatch=True), st.integers(1, 10**9)),
+        min_size=1,
+        max_size=6,
+    ),
+    delimiter=st.sampled_from([SOH, b"|", b"^A"]),
+    run_together=st.booleans(),
+)
+def test_messages_on_one_line_read_as_the_same_messages_on_lines_of_their_own(
+    tmp_path_factory: pytest.TempPathFactory,
+    trades: list[tuple[str, int]],
+    delimiter: bytes,
+    run_together: bool,
+) -> None:
+    messages = [fix_message(TRADE_44, t17=exec_id, t32=str(qty)) for exec_id, qty in trades]
+    # Run together: the delimiter after each CheckSum dropped, the next 8=FIX straight after.
+    line = b"".join(m[:-1] if run_together else m for m in messages)
+    directory = tmp_path_factory.mktemp("burst")
+    one_line, _ = read_all(write_log(directory, [line], delimiter))
+    (directory / "executions.log").unlink()
+    own_lines, _ = read_all(write_log(directory, messages, delimiter))
+    assert [(r.exec_id, r.quantity) for r in one_line if isinstance(r, Execution)] == [
+        (r.exec_id, r.quantity) for r in own_lines if isinstance(r, Execution)
+    ]
+    assert len(one_line) == len(trades)
