@@ -435,3 +435,129 @@ def test_the_fast_field_split_gives_what_simplefix_gives_or_leaves_the_line_to_s
     assert message is not None
     assert not parser.get_buffer()
     assert pairs == [(int(tag), value.decode()) for tag, value in message.pairs]
+
+
+# --- several messages on one line -------------------------------------------------------------
+
+# Some OMS drop-copy dumps write a burst of messages on one line, one straight after the other
+# (each ends with its CheckSum field and delimiter, so the next "8=FIX" follows at once). Each
+# carries its own BeginString, BodyLength and CheckSum, which mark its bounds unambiguously:
+# each is read, or rejected, on its own, as if it had its own line.
+
+
+@pytest.mark.parametrize("delimiter", [SOH, b"|"], ids=["soh", "pipe"])
+def test_several_messages_on_one_line_are_each_read_at_that_line(
+    tmp_path: Path, delimiter: bytes
+) -> None:
+    burst = (
+        fix_message(TRADE_44) + session_message("0") + fix_message(TRADE_44, t17="EXEC-2", t32="50")
+    )
+    path = write_log(tmp_path, [fix_message(TRADE_44, t17="EXEC-0"), burst], delimiter)
+    results, summary = read_all(path)
+    assert [
+        (r.exec_id, r.quantity, r.source.line) for r in results if isinstance(r, Execution)
+    ] == [
+        ("EXEC-0", "100", 1),
+        ("EXEC-1", "100", 2),
+        ("EXEC-2", "50", 2),
+    ]
+    assert (summary.lines, summary.executions, summary.session_messages["0"]) == (2, 3, 1)
+    assert results[1].raw == fix_message(TRADE_44).replace(SOH, b"|").decode()
+
+
+def test_a_message_whose_checksum_runs_into_the_next_one_is_still_split(tmp_path: Path) -> None:
+    burst = fix_message(TRADE_44)[:-1] + fix_message(TRADE_44, t17="EXEC-2")  # no SOH between
+    results, _ = read_all(write_log(tmp_path, [burst], b"|"))
+    assert [r.exec_id for r in results if isinstance(r, Execution)] == ["EXEC-1", "EXEC-2"]
+
+
+def test_a_bad_message_among_several_on_a_line_is_rejected_naming_its_place(
+    tmp_path: Path,
+) -> None:
+    tampered = fix_message(TRADE_44, t17="EXEC-2").replace(b"32=100\x01", b"32=900\x01")
+    results, summary = read_all(write_log(tmp_path, [fix_message(TRADE_44) + tampered]))
+    first, second = results
+    assert isinstance(first, Execution)
+    assert isinstance(second, RejectedMessage)
+    assert [(p.code, p.source.line, p.source.field) for p in second.problems] == [
+        ("bad_checksum", 1, "10 CheckSum")
+    ]
+    assert second.problems[0].reason.startswith("message 2 of 2 on the line: CheckSum is ")
+    assert (summary.executions, summary.rejected) == (1, 1)
+
+
+def test_framing_a_line_of_several_messages_as_one_says_so() -> None:
+    framed = fix_log._frame(fix_message(TRADE_44) * 3, "drop-copy.log", 7)
+    assert isinstance(framed, RejectedMessage)
+    assert [(p.code, p.source.line) for p in framed.problems] == [("several_messages_on_line", 7)]
+    assert "holds 3 messages" in framed.problems[0].reason
+
+
+# QuickFIX's file logs can stamp each message with the time it was logged: QuickFIX/C++ FileLog
+# writes "20261124-14:30:00.125000000 : 8=FIX...", QuickFIX/J's FileLog (with
+# includeTimestampForMessages) "20261124-14:30:00.125: 8=FIX...". The stamp is the log's, not
+# the message's: the message after it is read as it stands.
+@pytest.mark.parametrize(
+    "stamp",
+    [b"20261124-14:30:00.125000000 : ", b"20261124-14:30:00.125: ", b"20261124-14:30:00 : "],
+)
+def test_a_quickfix_log_time_stamp_before_the_message_is_set_aside(
+    tmp_path: Path, stamp: bytes
+) -> None:
+    path = tmp_path / "FIX.4.4-BROKER-XNAS.messages.log"
+    path.write_bytes(stamp + fix_message(TRADE_44) + b"\n")
+    execution = only_execution(path)
+    assert (execution.exec_id, execution.source.line) == ("EXEC-1", 1)
+    assert execution.raw == fix_message(TRADE_44).replace(SOH, b"|").decode()
+
+
+def test_text_before_the_message_that_is_no_time_stamp_is_still_rejected(tmp_path: Path) -> None:
+    path = write_log(
+        tmp_path, [fix_message(TRADE_44, t17="EXEC-0"), b"IN: " + fix_message(TRADE_44)]
+    )
+    results, _ = read_all(path)
+    assert isinstance(results[1], RejectedMessage)
+    assert [p.code for p in results[1].problems] == ["not_a_fix_message"]
+
+
+def test_a_log_showing_soh_as_caret_a_is_read_as_if_sent_with_soh(tmp_path: Path) -> None:
+    # Logs viewed through less or copied from a terminal show SOH as "^A" (caret notation),
+    # as FIX support desks often paste them: two characters for the one delimiter byte.
+    path = write_log(tmp_path, [fix_message(TRADE_44)], b"^A")
+    execution = only_execution(path)
+    assert (execution.exec_id, execution.quantity) == ("EXEC-1", "100")
+    assert execution.raw == fix_message(TRADE_44).replace(SOH, b"|").decode()
+
+
+def test_several_caret_a_messages_on_one_line_are_each_read(tmp_path: Path) -> None:
+    burst = fix_message(TRADE_44) + fix_message(TRADE_44, t17="EXEC-2")
+    results, _ = read_all(write_log(tmp_path, [burst], b"^A"))
+    assert [r.exec_id for r in results if isinstance(r, Execution)] == ["EXEC-1", "EXEC-2"]
+
+
+@given(
+    trades=st.lists(
+        st.tuples(st.from_regex(r"[A-Z0-9-]{1,20}", fullmatch=True), st.integers(1, 10**9)),
+        min_size=1,
+        max_size=6,
+    ),
+    delimiter=st.sampled_from([SOH, b"|", b"^A"]),
+    run_together=st.booleans(),
+)
+def test_messages_on_one_line_read_as_the_same_messages_on_lines_of_their_own(
+    tmp_path_factory: pytest.TempPathFactory,
+    trades: list[tuple[str, int]],
+    delimiter: bytes,
+    run_together: bool,
+) -> None:
+    messages = [fix_message(TRADE_44, t17=exec_id, t32=str(qty)) for exec_id, qty in trades]
+    # Run together: the delimiter after each CheckSum dropped, the next 8=FIX straight after.
+    line = b"".join(m[:-1] if run_together else m for m in messages)
+    directory = tmp_path_factory.mktemp("burst")
+    one_line, _ = read_all(write_log(directory, [line], delimiter))
+    (directory / "executions.log").unlink()
+    own_lines, _ = read_all(write_log(directory, messages, delimiter))
+    assert [(r.exec_id, r.quantity) for r in one_line if isinstance(r, Execution)] == [
+        (r.exec_id, r.quantity) for r in own_lines if isinstance(r, Execution)
+    ]
+    assert len(one_line) == len(trades)

@@ -126,11 +126,6 @@ def test_a_semt002_date_and_time_gives_its_date_and_no_statement_id_the_account_
     assert statement.statement_id == "SAFE-001:2024-01-31"
 
 
-def test_a_semt002_without_holdings_is_a_statement_of_none(tmp_path: Path) -> None:
-    (statement,) = read_holdings(write(tmp_path, valid(semt002()), "holdings.xml"))
-    assert statement.holdings == ()
-
-
 def test_semt002_sub_accounts_are_statements_of_their_own(tmp_path: Path) -> None:
     sub_accounts = (
         "<SubAcctDtls><SfkpgAcct><Id>SAFE-001-A</Id></SfkpgAcct><ActvtyInd>true</ActvtyInd>"
@@ -322,11 +317,6 @@ def test_mt535_pages_join_into_one_statement(tmp_path: Path) -> None:
     assert [h.isin for h in statement.holdings] == [APPLE, SAP, TREASURY]
 
 
-def test_an_mt535_without_holdings_is_a_statement_of_none(tmp_path: Path) -> None:
-    (statement,) = read_holdings(write(tmp_path, mt535()))
-    assert statement.holdings == ()
-
-
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -455,3 +445,175 @@ def test_whole_file_problems_are_refused_before_any_statement(
 def test_one_bad_statement_refuses_the_whole_file(tmp_path: Path) -> None:
     text = mt535(subsafe(fin(APPLE))) + mt535(subsafe(fin(BAD_CHECK_DIGIT)), reference="SEME2")
     assert [code for code, _, _ in refused(write(tmp_path, text))] == ["invalid_isin"]
+
+
+# --- MT535 as FinTS/HBCI banks send it --------------------------------------------------------
+
+# A depot statement (Depotaufstellung, HKWPD/HIWPD) as German banks send it over FinTS 3.0 /
+# HBCI, e.g. comdirect or a Sparkasse: FinTS 3.0 "Messages - Finanzdatenformate", MT 535, has
+# no sub-safekeeping sequence B1: the FIN blocks stand directly after GENL, each with its price
+# (90B), the balance (93B::AGGR) and a SUBBAL block of available units (93C), then ADDINFO.
+FINTS_GENERAL = (
+    ":16R:GENL\r\n:28E:1/ONLY\r\n:13A::STAT//004\r\n:20C::SEME//NONREF\r\n:23G:NEWM\r\n"
+    ":98A::PREP//20240131\r\n:98C::STAT//20240131153012\r\n:22F::STTY//CUST\r\n"
+    ":97A::SAFE//20041111/1234567\r\n:17B::ACTI//{activity}\r\n:16S:GENL\r\n"
+)
+
+
+def fints_fin(isin: str, wkn: str, name: str, quantity: str) -> str:
+    return (
+        f":16R:FIN\r\n:35B:ISIN {isin}\r\n/DE/{wkn}\r\n{name}\r\n"
+        ":90B::MRKT//ACTU/EUR123,45\r\n:94B::PRIC//LMAR/XETR\r\n:98A::PRIC//20240131\r\n"
+        f":93B::AGGR//{quantity}\r\n"
+        f":16R:SUBBAL\r\n:93C::TAVI//{quantity.replace('/', '/AVAI/', 1)}\r\n:16S:SUBBAL\r\n"
+        ":19A::HOLD//EUR12345,\r\n:70E::HOLD//1STK++++20230115+\r\n:16S:FIN\r\n"
+    )
+
+
+def fints_mt535(*fins: str, activity: str = "Y") -> str:
+    additional = ":16R:ADDINFO\r\n:19A::HOLP//EUR24690,\r\n:16S:ADDINFO\r\n" if fins else ""
+    return FINTS_GENERAL.format(activity=activity) + "".join(fins) + additional + "-\r\n"
+
+
+def test_a_fints_mt535_reads_the_fin_blocks_standing_after_genl(tmp_path: Path) -> None:
+    text = fints_mt535(
+        fints_fin(SAP, "716460", "SAP SE INHABER-AKTIEN O.N.", "UNIT/150,"),
+        fints_fin("DE0001102580", "110258", "BUNDANL.V.22/32", "FAMT/10000,"),
+    )
+    (statement,) = read_holdings(write(tmp_path, text.encode("latin-1")))
+    assert (statement.statement_id, statement.account, statement.as_of) == (
+        "NONREF",
+        "20041111/1234567",
+        dt.date(2024, 1, 31),
+    )
+    assert [(h.isin, h.quantity) for h in statement.holdings] == [
+        (SAP, "150"),
+        ("DE0001102580", "10000"),
+    ]
+    assert (statement.holdings[0].source.line, statement.holdings[0].source.field) == (
+        19,
+        ":93B::AGGR",
+    )
+
+
+def test_a_fints_fin_block_without_its_balance_is_refused_naming_it(tmp_path: Path) -> None:
+    block = fints_fin(SAP, "716460", "SAP SE", "UNIT/150,").replace(":93B::AGGR//UNIT/150,\r\n", "")
+    assert refused(write(tmp_path, fints_mt535(block))) == [("missing_field", 13, ":93B::AGGR")]
+
+
+# --- nothing read is no success ---------------------------------------------------------------
+
+
+def test_an_mt535_flagged_without_activity_is_a_statement_of_none(tmp_path: Path) -> None:
+    (statement,) = read_holdings(write(tmp_path, fints_mt535(activity="N")))
+    assert (statement.account, statement.holdings) == ("20041111/1234567", ())
+
+
+def test_an_mt535_flagged_with_activity_that_lists_no_holding_is_refused(tmp_path: Path) -> None:
+    assert refused(write(tmp_path, fints_mt535(activity="Y"))) == [
+        ("no_holdings", 10, ":17B::ACTI")
+    ]
+
+
+def test_mt535_holdings_in_a_layout_not_read_are_refused_not_dropped(tmp_path: Path) -> None:
+    # The FIN blocks inside a block this reader does not know (here a misnamed SUBSAFE).
+    text = mt535(subsafe(fin(APPLE)).replace("SUBSAFE", "SUBSAFEX"))
+    assert refused(write(tmp_path, text)) == [("unsupported_layout", 18, ":35B:")]
+
+
+def test_a_semt002_flagged_without_activity_is_a_statement_of_none(tmp_path: Path) -> None:
+    document = valid(
+        semt002().replace("<ActvtyInd>true</ActvtyInd>", "<ActvtyInd>false</ActvtyInd>")
+    )
+    (statement,) = read_holdings(write(tmp_path, document, "holdings.xml"))
+    assert statement.holdings == ()
+
+
+def test_a_semt002_flagged_with_activity_that_lists_no_holding_is_refused(tmp_path: Path) -> None:
+    ((code, line, field),) = refused(write(tmp_path, valid(semt002()), "holdings.xml"))
+    assert (code, line) == ("no_holdings", 11)
+    assert field == "/Document/SctiesBalCtdyRpt/StmtGnlDtls/ActvtyInd"
+
+
+def test_a_semt002_document_without_its_statement_is_refused(tmp_path: Path) -> None:
+    document = f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{SEMT_002}"/>\n'
+    assert [code for code, _, _ in refused(write(tmp_path, document, "h.xml"))] == [
+        "schema_invalid"
+    ]
+
+
+def test_a_holdings_csv_with_a_header_and_no_row_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "account,as_of,isin,quantity\n\n", "holdings.csv")
+    assert refused(path) == [("no_holdings", 1, None)]
+
+
+@pytest.mark.parametrize("content", [b"", b"   ", b"\r\n\t\r\n", b"\xef\xbb\xbf\n"])
+def test_an_empty_or_blank_holdings_file_is_refused(tmp_path: Path, content: bytes) -> None:
+    assert refused(write(tmp_path, content)) == [("empty_file", None, None)]
+
+
+# --- face amount and amortised value ----------------------------------------------------------
+
+# A Fannie Mae pool (a mortgage pass-through): custodians state its holding twice, the original
+# face amount and its amortised value (face times pool factor), MT535 :93B::AGGR//FAMT/ and
+# :93B::AGGR//AMOR/ in one FIN block (the standard lets AGGR repeat for this pair), semt.002
+# AggtBal/Qty/Qty/OrgnlAndCurFace. The face amount is the position, as FAMT alone would give it.
+FANNIE_MAE_POOL = "US3138WJ5K07"
+
+
+@pytest.mark.parametrize(
+    "balances",
+    ["FAMT/1000000,\n:93B::AGGR//AMOR/734212,55", "AMOR/734212,55\n:93B::AGGR//FAMT/1000000,"],
+)
+def test_an_mt535_pass_through_holds_its_face_amount(tmp_path: Path, balances: str) -> None:
+    (statement,) = read_holdings(write(tmp_path, mt535(subsafe(fin(FANNIE_MAE_POOL, balances)))))
+    assert [(h.isin, h.quantity) for h in statement.holdings] == [(FANNIE_MAE_POOL, "1000000")]
+
+
+@pytest.mark.parametrize(
+    "balances",
+    ["UNIT/5,\n:93B::AGGR//UNIT/5,", "FAMT/5,\n:93B::AGGR//AMOR/4,\n:93B::AGGR//FAMT/5,"],
+)
+def test_an_mt535_balance_repeated_otherwise_is_a_duplicate_field(
+    tmp_path: Path, balances: str
+) -> None:
+    text = mt535(subsafe(fin(APPLE, balances)))
+    ((code, line, field),) = refused(write(tmp_path, text))
+    assert (code, field) == ("duplicate_field", ":93B::AGGR")
+    assert line == 20 + balances.count("\n")
+
+
+def test_an_mt535_balance_of_units_and_face_amount_is_refused(tmp_path: Path) -> None:
+    text = mt535(subsafe(fin(APPLE, "UNIT/5,\n:93B::AGGR//FAMT/5,")))
+    assert refused(write(tmp_path, text)) == [("unsupported_quantity", 21, ":93B::AGGR")]
+
+
+def test_a_semt002_original_and_current_face_holds_its_face_amount(tmp_path: Path) -> None:
+    faces = (
+        "<Qty><Qty><OrgnlAndCurFace><FaceAmt>1000000</FaceAmt><AmtsdVal>734212.55</AmtsdVal>"
+        "</OrgnlAndCurFace></Qty></Qty>"
+    )
+    held = balance(FANNIE_MAE_POOL, "X").replace("<Qty><Qty><Qty>X</Qty></Qty></Qty>", faces)
+    document = valid(semt002(for_account(held)))
+    (statement,) = read_holdings(write(tmp_path, document, "holdings.xml"))
+    ((isin, quantity, field),) = [(h.isin, h.quantity, h.source.field) for h in statement.holdings]
+    assert (isin, quantity) == (FANNIE_MAE_POOL, "1000000")
+    assert (
+        field == "/Document/SctiesBalCtdyRpt/BalForAcct[1]/AggtBal/Qty/Qty/OrgnlAndCurFace/FaceAmt"
+    )
+
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "a semicolon (;)"), ("\t", "a tab")])
+def test_a_holdings_csv_saved_with_another_delimiter_says_so(
+    tmp_path: Path, delimiter: str, named: str
+) -> None:
+    # Excel in a German or French locale saves "CSV" with semicolons (the comma is the decimal).
+    header = delimiter.join(["account", "as_of", "isin", "quantity"])
+    path = write(
+        tmp_path, f"{header}\nSAFE-001{delimiter}2024-01-31{delimiter}{APPLE}{delimiter}1\n"
+    )
+    with pytest.raises(ProblemError) as error:
+        read_holdings(path)
+    ((problem),) = error.value.problems
+    assert (problem.code, problem.source.line) == ("wrong_delimiter", 1)
+    assert named in problem.reason

@@ -414,3 +414,19 @@ def test_a_run_for_the_bank_account_alone_reports_no_position_breaks_of_the_cust
     ran = run(cli, MONDAY, "--account", NOSTRO)
     assert fee in ran["breaks"]
     assert [row for row in ran["breaks"] if row["account"] != NOSTRO] == []
+
+
+def test_an_mt535_saying_it_holds_positions_and_listing_none_is_quarantined_in_one_line(
+    books: Store, cli: Cli, tmp_path: Path
+) -> None:
+    silent = tmp_path / "silent.txt"
+    # :17B::ACTI//Y and no FIN block read: refused, never imported as "the custodian holds none".
+    silent.write_text(
+        mt535(account=SAFEKEEPING, date=f":98A::STAT//{MONDAY:%Y%m%d}", envelope=False)
+    )
+    outcome = cli("recon", "import", str(silent))
+    assert outcome.status == 1
+    (line,) = [text for text in outcome.stderr.splitlines() if text.startswith("quarantined:")]
+    assert line.startswith(f"quarantined: {silent}, line 11, field ':17B::ACTI': no_holdings: ")
+    (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()
+    assert [p["code"] for p in quarantined["problems"]] == ["no_holdings"]

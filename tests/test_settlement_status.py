@@ -761,3 +761,60 @@ def test_a_file_over_the_message_count_limit_is_refused_before_any_message(
     path = write(tmp_path, confirmation() + "\n$\n" + confirmation(seme="CONF0002"))
     [problem] = refusal(path).problems
     assert problem.code == "too_many_messages"
+
+
+# --- face amount and amortised value ----------------------------------------------------------
+
+# A confirmation of a mortgage pass-through (a GNMA/FNMA pool) as JPMorgan's custody sends it:
+# sequence C (FIAC) gives the settled quantity twice, the original face amount (FAMT) and its
+# amortised value, the face times the pool factor (AMOR). The SWIFT standard lets :36B::ESTT
+# repeat for just this pair (MT545/547 field 36B, network validated rule: FAMT and AMOR).
+PASS_THROUGH = "FAMT/1000000,\n:36B::ESTT//AMOR/734212,55"
+
+
+@pytest.mark.parametrize("message_type", ["545", "547"])
+@pytest.mark.parametrize("quantities", [PASS_THROUGH, "AMOR/734212,55\n:36B::ESTT//FAMT/1000000,"])
+def test_a_pass_through_confirmation_settles_its_face_amount_and_keeps_its_amortised_value(
+    tmp_path: Path, message_type: str, quantities: str
+) -> None:
+    advice = only_advice(tmp_path, confirmation(message_type, quantity=quantities))
+    assert (advice.status, advice.settled_quantity, advice.amortised_value) == (
+        StatusKind.SETTLED,
+        "1000000",
+        "734212.55",
+    )
+
+
+def test_a_confirmation_of_units_has_no_amortised_value(tmp_path: Path) -> None:
+    assert only_advice(tmp_path, confirmation("547")).amortised_value is None
+
+
+@pytest.mark.parametrize(
+    ("quantities", "code"),
+    [
+        ("FAMT/1000000,\n:36B::ESTT//FAMT/1000000,", "duplicate_field"),
+        ("UNIT/100,\n:36B::ESTT//UNIT/100,", "duplicate_field"),
+        ("AMOR/734212,55\n:36B::ESTT//AMOR/734212,55", "duplicate_field"),
+        (f"FAMT/1,\n:36B::ESTT//{PASS_THROUGH}", "duplicate_field"),
+        ("UNIT/100,\n:36B::ESTT//FAMT/100,", "invalid_quantity"),
+        ("FAMT/1000000,\n:36B::ESTT//AMOR/0,", "invalid_quantity"),
+    ],
+)
+def test_a_settled_quantity_repeated_other_than_face_and_amortised_value_is_refused(
+    tmp_path: Path, quantities: str, code: str
+) -> None:
+    rejection = only_rejection(tmp_path, confirmation("547", quantity=quantities))
+    assert [(p.code, p.source.line, p.source.field) for p in rejection.problems] == [
+        (code, 16, "36B::ESTT")
+    ]
+
+
+def test_a_sese025_original_and_current_face_reads_both(tmp_path: Path) -> None:
+    units = "<SttldQty><Qty><Unit>100</Unit></Qty></SttldQty>"
+    faces = (
+        "<SttldQty><OrgnlAndCurFace><FaceAmt>1000000</FaceAmt>"
+        "<AmtsdVal>734212.55</AmtsdVal></OrgnlAndCurFace></SttldQty>"
+    )
+    document = valid(sese025(check=False).replace(units, faces))
+    advice = only_advice(tmp_path, document)
+    assert (advice.settled_quantity, advice.amortised_value) == ("1000000", "734212.55")

@@ -1,7 +1,12 @@
 """FIX 4.4 and 4.2 execution reports from a FIX log file, one message per line.
 
-The field delimiter is SOH (0x01) or '|', detected per line; with '|' the message is checked as
-if it had been sent with SOH. Each line becomes an `Execution`, a `RejectedMessage` (problems as
+The field delimiter is SOH (0x01), '|' or "^A" (SOH in caret notation, as a terminal shows it),
+detected per line; with '|' or "^A" the message is checked as if it had been sent with SOH. A line holding several messages one after another (as some OMS
+drop-copy dumps write them) is cut after each CheckSum the next "8=FIX" follows, and each
+message is read or rejected on its own, at that line (a rejection says "message 2 of 3 on the
+line"); a reader that does not cut lines rejects such a line as `several_messages_on_line`.
+The time stamp a QuickFIX file log writes before each message ("20261124-14:30:00.125 : ") is
+set aside; any other text before "8=FIX" rejects the line. Each line becomes an `Execution`, a `RejectedMessage` (problems as
 data, with a stable code and the tag as the field, e.g. "31 LastPx"), or is skipped and counted
 in a `FixLogSummary`: session/admin messages, other message types, and execution reports that
 are not trades (new, cancelled order, replaced, pending...).
@@ -153,13 +158,57 @@ def _read(path: Path, file: str, summary: FixLogSummary) -> Iterator[Execution |
             if raw is not None and not raw.strip():
                 summary.blank_lines += 1
                 continue
-            result = _message(raw, file, line, summary)
-            if isinstance(result, Execution):
-                summary.executions += 1
-                yield result
-            elif isinstance(result, RejectedMessage):
-                summary.rejected += 1
-                yield result
+            messages = split_messages(raw) if raw is not None else [raw]
+            for number, message in enumerate(messages, 1):
+                result = _message(message, file, line, summary)
+                if isinstance(result, RejectedMessage) and len(messages) > 1:
+                    result = _placed(result, number, len(messages))
+                if isinstance(result, Execution):
+                    summary.executions += 1
+                    yield result
+                elif isinstance(result, RejectedMessage):
+                    summary.rejected += 1
+                    yield result
+
+
+# Where one message ends and the next begins on a line: its CheckSum (always three digits)
+# and delimiter, if any, then "8=FIX".
+_MESSAGE_BOUNDARY = re.compile(rb"(?<=\x0110=[0-9]{3})\x01?(?=8=FIX)")
+
+
+def split_messages(raw: bytes) -> list[bytes]:
+    """The messages of one log line, as some drop-copy dumps write several one after another.
+
+    Cut after each CheckSum that the next BeginString follows; each part is then framed (and
+    its BodyLength and CheckSum checked) on its own, so a cut in the wrong place can only give
+    parts that are rejected, never a message read wrongly.
+    """
+    wire = _on_the_wire(raw)
+    cuts = [match.end() for match in _MESSAGE_BOUNDARY.finditer(wire)]
+    if not cuts:
+        return [raw]
+    return [wire[start:end] for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True)]
+
+
+_CARET_SOH = b"^A"
+_CARET_DELIMITED = re.compile(rb"8=FIX[^\x01|^]*\^A")
+
+
+def _on_the_wire(raw: bytes) -> bytes:
+    """The line with SOH as its delimiter, as sent: SOH already, "^A" (SOH in caret notation,
+    when BeginString ends with it) or '|'."""
+    if _SOH in raw:
+        return raw
+    if _CARET_DELIMITED.match(raw):
+        return raw.replace(_CARET_SOH, _SOH)
+    return raw.replace(_PIPE, _SOH)
+
+
+def _placed(rejected: RejectedMessage, number: int, count: int) -> RejectedMessage:
+    """`rejected`, its reasons saying which of the line's messages it is."""
+    place = f"message {number} of {count} on the line: "
+    problems = tuple(Problem(p.code, place + p.reason, p.source) for p in rejected.problems)
+    return RejectedMessage(rejected.source, rejected.raw, problems)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
@@ -172,7 +221,16 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
         content = raw.rstrip(b"\r\n")
         if number == 1:
             content = content.removeprefix(b"\xef\xbb\xbf")
+        stamp = _LOG_TIME_STAMP.match(content)
+        if stamp is not None:
+            content = content[stamp.end() :]
         yield number, content if len(content) <= line_bytes_max else None
+
+
+# The time a QuickFIX file log stamps before each message: "20261124-14:30:00.125000000 : "
+# (QuickFIX/C++ FileLog), "20261124-14:30:00.125: " (QuickFIX/J, includeTimestampForMessages).
+# It is the log's, not the message's; anything else before "8=FIX" stays and is rejected.
+_LOG_TIME_STAMP = re.compile(rb"[0-9]{8}-[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})? ?: (?=8=FIX)")
 
 
 def _message(
@@ -206,19 +264,22 @@ def _frame(
 
     if raw is None:
         return reject("line_too_long", f"the line is longer than {line_bytes_max} bytes")
-    delimiter = _SOH if _SOH in raw else _PIPE
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         return reject("binary_line", "the line is not UTF-8 text", _printable(raw))
     if _BINARY.search(raw):
         return reject("binary_line", "the line holds control characters", _printable(raw))
-    text = text.replace("\x01", "|")
-    wire = raw.replace(_PIPE, _SOH) if delimiter == _PIPE else raw
+    wire = _on_the_wire(raw)
+    text = wire.decode("utf-8").replace("\x01", "|")
     if not wire.startswith(b"8=FIX"):
         return reject("not_a_fix_message", 'the line does not start with "8=FIX"', text)
     if not wire.endswith(_SOH):
         wire += _SOH  # the delimiter after the checksum is often dropped from logs
+    count = len(_MESSAGE_BOUNDARY.findall(wire)) + 1
+    if count > 1:  # a reader that splits lines (split_messages) never gets here with several
+        reason = f"the line holds {count} messages: one FIX message per line is read here"
+        return reject("several_messages_on_line", reason, text)
     if wire.count(_SOH) > fields_per_message_max:
         return reject(
             "too_many_fields", f"more than {fields_per_message_max} fields in one message", text

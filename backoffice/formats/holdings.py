@@ -6,16 +6,26 @@ semt.002 (a file starting with '<'): one `Document` of `semt.002.001.11`, parsed
 (`unsafe_xml`), and validated against the official schema (`schema_invalid`, the XPath as the
 field). Account = SfkpgAcct/Id; as_of = StmtGnlDtls/StmtDtTm (Dt, or the date of DtTm); statement_id
 = StmtGnlDtls/StmtId, else "account:as_of"; one `Holding` per BalForAcct: its FinInstrmId/ISIN and
-AggtBal/Qty/Qty/Qty/Unit (or FaceAmt, a face amount, for debt), negative when AggtBal/ShrtLngInd is
+AggtBal/Qty/Qty/Qty/Unit (or FaceAmt, a face amount, for debt; or the FaceAmt of
+AggtBal/Qty/Qty/OrgnlAndCurFace, debt whose face amortises), negative when AggtBal/ShrtLngInd is
 SHOR. Each sub-account (SubAcctDtls with its own SfkpgAcct/Id and BalForSubAcct) is a statement of
 its own, its id the statement's and "/" and the sub-account.
 
 MT535 (a file starting with '{1:', or a bare text block starting with ':16R:GENL'): one
 statement per message, or per run of pages (:28E: 1/MORE, 2/MORE ... n/LAST, joined in file
 order). Account = :97A::SAFE// of sequence A (GENL); as_of = :98A::STAT// or the date of
-:98C::STAT//; statement_id = :20C::SEME// (of the first page). Each FIN block of the SUBSAFE
-sequences gives a `Holding`: :35B:ISIN <isin> and :93B::AGGR//UNIT/ (or FAMT/) and the number,
-an N before it for a short position. A SUBSAFE with its own :97A::SAFE// is a sub-account.
+:98C::STAT//; statement_id = :20C::SEME// (of the first page). Each FIN block gives a
+`Holding`: :35B:ISIN <isin> and :93B::AGGR//UNIT/ (or FAMT/) and the number, an N before it for
+a short position; a face amount given with its amortised value (:93B::AGGR//FAMT/ and
+:93B::AGGR//AMOR/, a mortgage pass-through) holds the face amount, a balance repeated otherwise
+is `duplicate_field`. The FIN blocks stand in SUBSAFE sequences (B1), or directly after GENL, as
+FinTS/HBCI banks send a depot statement (FinTS 3.0 Finanzdatenformate: no sub-safekeeping). A
+SUBSAFE with its own :97A::SAFE// is a sub-account. A :35B: or :93B::AGGR anywhere else is
+`unsupported_layout`: positions in a layout not read are refused, never dropped.
+
+A statement from which no holding was read is refused (`no_holdings`) unless it says it holds
+none: MT535 :17B::ACTI//N, semt.002 ActvtyInd false. A CSV file with its header and no row is
+`no_holdings` too; an empty or blank file `empty_file`.
 
 CSV (a header line holding the columns `account, as_of, isin, quantity`, in any order, others
 passed over; values trimmed): one statement per (account, as_of), in order of first appearance,
@@ -32,11 +42,13 @@ Every problem carries a stable code and its source (file, line, field: an XPath,
 such as ":93B::AGGR", a CSV column); any problem refuses the whole file (`ProblemError`
 listing them all). Whole-file codes: `unreadable_file`, `file_too_large`, `binary_file`,
 `not_utf8` (XML must be UTF-8; MT535 and CSV may be latin-1, as `mt940` documents), `empty_file`,
-`unrecognised_format`, `too_many_messages`, `unsafe_xml`, `malformed_xml`, `schema_invalid`.
+`unrecognised_format`, `wrong_delimiter` (a CSV header separated by ';', a tab or '|'),
+`too_many_messages`, `unsafe_xml`, `malformed_xml`, `schema_invalid`.
 Then `unsupported_message`, `unsupported_function`, `malformed_message`, `malformed_csv`,
 `missing_column`, `duplicate_column`, `missing_field`, `invalid_field`, `invalid_date`,
 `invalid_isin`, `invalid_quantity`, `unsupported_quantity`, `duplicate_isin`,
-`incomplete_statement`; `too_many_problems` counts those past `problems_max`.
+`incomplete_statement`, `unsupported_layout`, `no_holdings`, `duplicate_field`;
+`too_many_problems` counts those past `problems_max`.
 """
 
 from __future__ import annotations
@@ -46,17 +58,21 @@ import datetime as dt
 import functools
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
 import xmlschema
-from stdnum import isin as stdnum_isin
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
-from backoffice.formats.mt940 import FinField, fin_fields, fin_messages
+from backoffice.formats.holdings_mt535 import read_mt535
+from backoffice.formats.holdings_statement import (
+    CollectedStatement,
+    account_chars_max,
+    isin_reason,
+    plain_decimal,
+)
+from backoffice.formats.trades_csv import OTHER_DELIMITERS
 from backoffice.formats.xml_reading import (
     LineRecordingBuilder,
     ParsedDocument,
@@ -74,23 +90,15 @@ file_bytes_max = 64 * 1024 * 1024
 xml_depth_max = 64  # semt.002 nests about 12 deep; deeper is a trap for recursive code
 schema_errors_max = 20  # reported per document; the rest add nothing a person can act on
 problems_max = 100
-account_chars_max = 35  # Max35Text, 35x
 reason_chars_max = 500
 
 SEMT_002 = "urn:iso:std:iso:20022:tech:xsd:semt.002.001.11"
 _REPORT = "/Document/SctiesBalCtdyRpt"
 _CSV_COLUMNS = ("account", "as_of", "isin", "quantity")
 
-_ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
 _MX_DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")
 _CSV_DECIMAL = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_FIN_GENERIC = re.compile(r":([A-Z0-9]{4})/([A-Za-z0-9]{0,8})/(.*)", re.DOTALL)
-_FIN_UNQUALIFIED = frozenset({"16R", "16S", "23G", "28E", "35B"})
-_FIN_PAGE = re.compile(r"([0-9]{1,5})/(ONLY|MORE|LAST)")
-_FIN_QUANTITY = re.compile(r"([A-Z]{4})/(N?)([0-9]+),([0-9]*)")
-_FIN_ISIN = re.compile(r"ISIN ([A-Z0-9]{12})")
-_FIN_DATES = {"98A": re.compile(r"([0-9]{8})"), "98C": re.compile(r"([0-9]{8})[0-9]{6}")}
 
 
 @functools.cache
@@ -118,21 +126,14 @@ def read_holdings(path: Path) -> list[HoldingsStatement]:
             raise ProblemError(Problem("empty_file", "the file holds no statement", Source(file)))
         first_line = body.split("\n", 1)[0]
         if body.startswith(("{1:", ":16R:GENL")):
-            statements, problems = _read_mt535(text, file)
+            statements, problems = read_mt535(text, file)
         elif "," in first_line and any(
             name.strip().lower() in _CSV_COLUMNS for name in first_line.split(",")
         ):
             statements, problems = _read_csv(text, file)
         else:
-            raise ProblemError(
-                Problem(
-                    "unrecognised_format",
-                    "neither a semt.002 XML document (starting with '<'), SWIFT MT535 messages "
-                    "(starting with '{1:' or ':16R:GENL') nor a CSV file with the header "
-                    + ", ".join(_CSV_COLUMNS),
-                    Source(file, 1 + text.count("\n", 0, len(text) - len(body))),
-                )
-            )
+            line = 1 + text.count("\n", 0, len(text) - len(body))
+            raise ProblemError(_unrecognised(first_line, Source(file, line)))
     if problems:
         if len(problems) > problems_max:
             more = Problem(
@@ -145,62 +146,23 @@ def read_holdings(path: Path) -> list[HoldingsStatement]:
     return statements
 
 
-# Shared ---------------------------------------------------------------------------------------
-
-
-def _isin_reason(text: str) -> str | None:
-    """Why `text` is no ISIN, or None when it is one (format and check digit)."""
-    if not _ISIN.fullmatch(text):
-        return f"{text[:40]!r} is no ISIN: two letters, nine letters or digits, a check digit"
-    if not bool(stdnum_isin.is_valid(text)):
-        return f"{text!r}: the ISIN's check digit is wrong"
-    return None
-
-
-def _plain(negative: bool, integer: str, fraction: str | None) -> str:
-    """Digits as a plain signed decimal string: (True, "0100", "50") -> "-100.50"."""
-    whole = integer.lstrip("0") or "0"
-    number = f"{whole}.{fraction}" if fraction else whole
-    zero = not number.replace(".", "").strip("0")
-    return f"-{number}" if negative and not zero else number
-
-
-@dataclass
-class _Collected:
-    """Holdings of one statement by account (the main account, then its sub-accounts)."""
-
-    statement_id: str
-    account: str
-    as_of: dt.date
-    source: Source
-    holdings: dict[str, list[Holding]] = field(default_factory=dict)
-
-    def add(self, account: str, holding: Holding) -> None:
-        self.holdings.setdefault(account, []).append(holding)
-
-    def statements(self, form: StatementFormat, problems: list[Problem]) -> list[HoldingsStatement]:
-        read: list[HoldingsStatement] = []
-        accounts = [self.account, *(a for a in self.holdings if a != self.account)]
-        for account in accounts:
-            holdings = self.holdings.get(account, [])
-            seen: set[str] = set()
-            for holding in holdings:
-                if holding.isin in seen:
-                    reason = f"{holding.isin} appears twice in the statement of {account}"
-                    problems.append(Problem("duplicate_isin", reason, holding.source))
-                seen.add(holding.isin)
-            suffix = "" if account == self.account else f"/{account}"
-            read.append(
-                HoldingsStatement(
-                    statement_id=self.statement_id + suffix,
-                    format=form,
-                    account=account,
-                    as_of=self.as_of,
-                    holdings=tuple(holdings),
-                    source=self.source,
-                )
+def _unrecognised(first_line: str, source: Source) -> Problem:
+    """Why a file is none of the formats read: a CSV header with another delimiter, or none."""
+    for delimiter, named in OTHER_DELIMITERS.items():
+        if delimiter in first_line and any(
+            name.strip().lower() in _CSV_COLUMNS for name in first_line.split(delimiter)
+        ):
+            reason = (
+                f"the columns are separated by {named}, not a comma: save the file as "
+                "comma-separated values"
             )
-        return read
+            return Problem("wrong_delimiter", reason, source)
+    reason = (
+        "neither a semt.002 XML document (starting with '<'), SWIFT MT535 messages "
+        "(starting with '{1:' or ':16R:GENL') nor a CSV file with the header "
+        + ", ".join(_CSV_COLUMNS)
+    )
+    return Problem("unrecognised_format", reason, source)
 
 
 # semt.002 -------------------------------------------------------------------------------------
@@ -234,7 +196,7 @@ def _read_semt002(text: str, file: str) -> tuple[list[HoldingsStatement], list[P
 
 def _semt002_statement(
     document: ParsedDocument, report: ElementTree.Element, problems: list[Problem]
-) -> _Collected | None:
+) -> CollectedStatement | None:
     def bad(code: str, reason: str, element: ElementTree.Element | None, path: str) -> None:
         problems.append(Problem(code, reason, document.source(element, f"{_REPORT}/{path}")))
 
@@ -266,7 +228,16 @@ def _semt002_statement(
     if as_of is None or not account:
         return None
     statement_id = document.text(report, "StmtGnlDtls/StmtId") or f"{account}:{as_of.isoformat()}"
-    collected = _Collected(statement_id, account, as_of, document.source(report, _REPORT))
+    activity_path = f"{_REPORT}/StmtGnlDtls/ActvtyInd"
+    flag = document.find(report, "StmtGnlDtls/ActvtyInd")  # the schema requires it
+    active = document.text(report, "StmtGnlDtls/ActvtyInd") in {"true", "1"}
+    collected = CollectedStatement(
+        statement_id,
+        account,
+        as_of,
+        document.source(report, _REPORT),
+        document.source(flag, activity_path) if active else None,
+    )
     for index, balance in enumerate(document.findall(report, "BalForAcct"), 1):
         holding = _mx_holding(document, balance, f"{_REPORT}/BalForAcct[{index}]", problems)
         if holding is not None:
@@ -300,22 +271,26 @@ def _mx_holding(
             Problem("missing_field", reason, document.source(where, f"{base}/FinInstrmId"))
         )
         return None
-    why = _isin_reason(isin)
+    why = isin_reason(isin)
     if why is not None:
         source = document.source(identifier, f"{base}/FinInstrmId/ISIN")
         problems.append(Problem("invalid_isin", why, source))
         return None
     short = document.text(balance, "AggtBal/ShrtLngInd") == "SHOR"
     # AggtBal/Qty is a choice of Qty or Prtry; that Qty a choice of Qty or OrgnlAndCurFace;
-    # that Qty a choice of Unit, FaceAmt, AmtsdVal or DgtlTknUnit.
+    # that Qty a choice of Unit, FaceAmt, AmtsdVal or DgtlTknUnit. OrgnlAndCurFace (debt whose
+    # face amortises) is FaceAmt then AmtsdVal: its face amount is the position.
     node = document.find(balance, "AggtBal/Qty")
     path = f"{base}/AggtBal/Qty"
     kind = balance
-    for expected in ("Qty", "Qty", None):
+    for expected in ({"Qty"}, {"Qty", "OrgnlAndCurFace"}, {"Unit", "FaceAmt"}):
         inner = node[0] if node is not None and len(node) > 0 else None
         shape = local_name(inner.tag) if inner is not None else "nothing"
-        if inner is None or shape not in ({expected} if expected else {"Unit", "FaceAmt"}):
-            reason = f"a quantity as {shape}: only Qty/Qty/Unit or Qty/Qty/FaceAmt is read"
+        if inner is None or shape not in expected:
+            reason = (
+                f"a quantity as {shape}: only Qty/Qty/Unit, Qty/Qty/FaceAmt or "
+                "Qty/OrgnlAndCurFace/FaceAmt is read"
+            )
             problems.append(Problem("unsupported_quantity", reason, document.source(node, path)))
             return None
         node = kind = inner
@@ -325,275 +300,8 @@ def _mx_holding(
         reason = f"{kind.text!r}: a quantity at or above zero, its sign told by ShrtLngInd"
         problems.append(Problem("invalid_quantity", reason, document.source(kind, path)))
         return None
-    quantity = _plain(short, number[2], number[3])
+    quantity = plain_decimal(short, number[2], number[3])
     return Holding(isin=isin, quantity=quantity, source=document.source(kind, path))
-
-
-# MT535 ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _FinValue:
-    tag: str
-    qualifier: str | None
-    value: str
-    line: int
-    blocks: tuple[tuple[str, int], ...]  # the 16R blocks it sits in, outermost first
-
-    @property
-    def label(self) -> str:
-        return f":{self.tag}::{self.qualifier}" if self.qualifier else f":{self.tag}:"
-
-
-@dataclass(frozen=True, slots=True)
-class _Page:
-    number: int
-    continuation: str  # ONLY, MORE or LAST
-    collected: _Collected
-
-
-def _read_mt535(text: str, file: str) -> tuple[list[HoldingsStatement], list[Problem]]:
-    statements: list[HoldingsStatement] = []
-    problems: list[Problem] = []
-    open_runs: dict[tuple[str, dt.date], _Page] = {}
-    for message in fin_messages(text, file, first_field=":16R:GENL"):
-        problems.extend(message.problems)
-        if not message.lines:
-            continue
-        if message.message_type not in {None, "535"}:
-            reason = f"an MT{message.message_type}: expected an MT535 statement of holdings"
-            problems.append(Problem("unsupported_message", reason, Source(file, message.line)))
-            continue
-        fields, found = fin_fields(message, file)
-        problems.extend(found)
-        page = _mt535_page(fields, file, message.line, problems)
-        if page is None:
-            continue
-        key = (page.collected.account, page.collected.as_of)
-        run = open_runs.pop(key, None)
-        if page.number == 1 and page.continuation in {"ONLY", "LAST"} and run is None:
-            statements.extend(page.collected.statements(StatementFormat.MT535, problems))
-            continue
-        if page.number == 1 and page.continuation == "MORE":
-            if run is not None:
-                _incomplete(run, problems)
-            open_runs[key] = page
-            continue
-        if run is None or page.number != run.number + 1 or page.continuation == "ONLY":
-            reason = (
-                f"page {page.number}/{page.continuation} of the statement of "
-                f"{page.collected.account} as of {page.collected.as_of}: its page "
-                f"{page.number - 1} is not just before it in the file"
-            )
-            problems.append(Problem("incomplete_statement", reason, page.collected.source))
-            continue
-        for account, holdings in page.collected.holdings.items():
-            for holding in holdings:
-                run.collected.add(account, holding)
-        joined = _Page(page.number, page.continuation, run.collected)
-        if page.continuation == "LAST":
-            statements.extend(joined.collected.statements(StatementFormat.MT535, problems))
-        else:
-            open_runs[key] = joined
-    for run in open_runs.values():
-        _incomplete(run, problems)
-    return ([], problems) if problems else (statements, [])
-
-
-def _incomplete(run: _Page, problems: list[Problem]) -> None:
-    reason = (
-        f"pages 1 to {run.number} of the statement of {run.collected.account} as of "
-        f"{run.collected.as_of}, marked MORE, and no LAST page after them"
-    )
-    problems.append(Problem("incomplete_statement", reason, run.collected.source))
-
-
-def _fin_values(fields: list[FinField], file: str, problems: list[Problem]) -> list[_FinValue]:
-    """The fields with their qualifier and the 16R...16S blocks holding them."""
-    values: list[_FinValue] = []
-    open_blocks: list[tuple[str, int]] = []
-    opened = 0
-    for fin_field in fields:
-        value = fin_field.value
-        if fin_field.tag == "16R":
-            opened += 1
-            open_blocks.append((value.strip(), opened))
-            continue
-        if fin_field.tag == "16S":
-            if not open_blocks or open_blocks[-1][0] != value.strip():
-                expected = f"16R:{open_blocks[-1][0]}" if open_blocks else "no open block"
-                reason = f"16S:{value.strip()} closes {expected}"
-                problems.append(
-                    Problem("malformed_message", reason, Source(file, fin_field.line, ":16S:"))
-                )
-            if open_blocks:
-                open_blocks.pop()
-            continue
-        qualifier = None
-        if fin_field.tag not in _FIN_UNQUALIFIED:
-            generic = _FIN_GENERIC.fullmatch(value)
-            if generic is None:
-                reason = f"{value[:40]!r} is not :QUALIFIER//value or :QUALIFIER/SCHEME/value"
-                problems.append(
-                    Problem(
-                        "malformed_message", reason, Source(file, fin_field.line, fin_field.label)
-                    )
-                )
-                continue
-            qualifier, value = (
-                generic[1],
-                generic[3] if not generic[2] else f"{generic[2]}/{generic[3]}",
-            )
-        values.append(
-            _FinValue(fin_field.tag, qualifier, value, fin_field.line, tuple(open_blocks))
-        )
-    if open_blocks:
-        reason = "blocks opened and never closed: " + ", ".join(name for name, _ in open_blocks)
-        problems.append(
-            Problem("malformed_message", reason, Source(file, fields[-1].line, ":16R:"))
-        )
-    return values
-
-
-def _mt535_page(
-    fields: list[FinField], file: str, line: int, problems: list[Problem]
-) -> _Page | None:
-    values = _fin_values(fields, file, problems)
-    general = [v for v in values if [name for name, _ in v.blocks] == ["GENL"]]
-    errors = len(problems)
-
-    def bad(code: str, reason: str, at: _FinValue | None, label: str) -> None:
-        where = Source(file, at.line if at else line, at.label if at else label)
-        problems.append(Problem(code, reason, where))
-
-    def one(tag: str, qualifier: str | None) -> _FinValue | None:
-        found = [v for v in general if v.tag.startswith(tag) and v.qualifier == qualifier]
-        label = f":{tag}::{qualifier}" if qualifier else f":{tag}:"
-        if not found:
-            bad("missing_field", f"{label} is required in sequence A (GENL)", None, label)
-            return None
-        if len(found) > 1:
-            bad("invalid_field", f"{label} appears {len(found)} times", found[1], label)
-            return None
-        return found[0]
-
-    page_field = one("28E", None)
-    reference = one("20C", "SEME")
-    function = one("23G", None)
-    date_field = one("98", "STAT")
-    account_field = one("97A", "SAFE")
-    page = _FIN_PAGE.fullmatch(page_field.value.strip()) if page_field else None
-    if page_field is not None and page is None:
-        bad(
-            "invalid_field",
-            f"{page_field.value!r}: a page number and ONLY, MORE or LAST",
-            page_field,
-            "",
-        )
-    if function is not None and function.value.partition("/")[0] != "NEWM":
-        reason = f"function {function.value!r}: only a new statement (NEWM) is read"
-        bad("unsupported_function", reason, function, "")
-    code = next((v for v in general if v.tag == "22F" and v.qualifier == "CODE"), None)
-    if code is not None and code.value == "DELT":
-        reason = "a delta statement (:22F::CODE//DELT) lists only the holdings that changed"
-        bad("incomplete_statement", reason, code, "")
-    as_of = _fin_date(date_field, bad)
-    account = account_field.value.strip() if account_field else None
-    if account_field is not None and not 0 < len(account or "") <= account_chars_max:
-        bad(
-            "invalid_field",
-            f"safekeeping account {account!r}: 1 to 35 characters",
-            account_field,
-            "",
-        )
-        account = None
-    if reference is not None and not reference.value.strip():
-        bad("invalid_field", "a blank message reference", reference, "")
-    if len(problems) > errors or page is None or as_of is None or not account or not reference:
-        return None
-    collected = _Collected(reference.value.strip(), account, as_of, Source(file, line))
-    for holding_account, holding in _fin_holdings(values, account, file, problems):
-        collected.add(holding_account, holding)
-    return _Page(int(page[1]), page[2], collected)
-
-
-def _fin_date(
-    field: _FinValue | None, bad: Callable[[str, str, _FinValue | None, str], None]
-) -> dt.date | None:
-    if field is None:
-        return None
-    pattern = _FIN_DATES.get(field.tag)
-    match = pattern.fullmatch(field.value) if pattern is not None else None
-    if match is not None:
-        digits = match[1]
-        try:
-            return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-        except ValueError:
-            pass
-    bad(
-        "invalid_date",
-        f"{field.value[:40]!r} is not a date YYYYMMDD (98A) or date and time (98C)",
-        field,
-        "",
-    )
-    return None
-
-
-def _fin_holdings(
-    values: list[_FinValue], account: str, file: str, problems: list[Problem]
-) -> list[tuple[str, Holding]]:
-    """(account, holding) of each FIN block of the SUBSAFE sequences."""
-    holdings: list[tuple[str, Holding]] = []
-    sub_accounts: dict[int, str] = {}
-    blocks: dict[tuple[int, int], list[_FinValue]] = {}
-    for value in values:
-        names = [name for name, _ in value.blocks]
-        if names[:1] != ["SUBSAFE"]:
-            continue
-        if names == ["SUBSAFE"] and value.tag == "97A" and value.qualifier == "SAFE":
-            sub_accounts[value.blocks[0][1]] = value.value.strip()
-        elif names[:2] == ["SUBSAFE", "FIN"]:
-            blocks.setdefault((value.blocks[0][1], value.blocks[1][1]), []).append(value)
-    for (subsafe, _), block in blocks.items():
-        holding = _fin_holding(block, file, problems)
-        if holding is not None:
-            holdings.append((sub_accounts.get(subsafe, account), holding))
-    return holdings
-
-
-def _fin_holding(block: list[_FinValue], file: str, problems: list[Problem]) -> Holding | None:
-    security = next((v for v in block if v.tag == "35B" and len(v.blocks) == 2), None)
-    balance = next(
-        (v for v in block if v.tag == "93B" and v.qualifier == "AGGR" and len(v.blocks) == 2), None
-    )
-    first = block[0]
-    if security is None or balance is None:
-        missing = ":35B:" if security is None else ":93B::AGGR"
-        reason = f"a FIN block without {missing}"
-        problems.append(Problem("missing_field", reason, Source(file, first.line, missing)))
-        return None
-    isin = _FIN_ISIN.match(security.value)
-    if isin is None:
-        reason = "the security is not identified by an ISIN (:35B:ISIN ...)"
-        problems.append(Problem("missing_field", reason, Source(file, security.line, ":35B:")))
-        return None
-    why = _isin_reason(isin[1])
-    if why is not None:
-        problems.append(Problem("invalid_isin", why, Source(file, security.line, ":35B:")))
-        return None
-    source = Source(file, balance.line, balance.label)
-    quantity = _FIN_QUANTITY.fullmatch(balance.value)
-    if quantity is None:
-        reason = f"{balance.value[:40]!r} is not UNIT/ or FAMT/ and a number such as 100,"
-        problems.append(Problem("invalid_quantity", reason, source))
-        return None
-    if quantity[1] not in {"UNIT", "FAMT"}:
-        reason = f"a quantity as {quantity[1]}: only UNIT (units) or FAMT (face amount) is read"
-        problems.append(Problem("unsupported_quantity", reason, source))
-        return None
-    return Holding(
-        isin=isin[1], quantity=_plain(quantity[2] == "N", quantity[3], quantity[4]), source=source
-    )
 
 
 # CSV ------------------------------------------------------------------------------------------
@@ -619,7 +327,7 @@ def _read_csv(text: str, file: str) -> tuple[list[HoldingsStatement], list[Probl
             problems.append(Problem("missing_column", reason, Source(file, offset + 1, name)))
     if problems:
         return [], problems
-    collected: dict[tuple[str, dt.date], _Collected] = {}
+    collected: dict[tuple[str, dt.date], CollectedStatement] = {}
     try:
         for row in reader:
             line = offset + reader.line_num
@@ -635,8 +343,12 @@ def _read_csv(text: str, file: str) -> tuple[list[HoldingsStatement], list[Probl
             account, as_of, holding = read
             statement = collected.get((account, as_of))
             if statement is None:
-                statement = _Collected(
-                    f"{account}:{as_of.isoformat()}", account, as_of, Source(file, line)
+                statement = CollectedStatement(
+                    f"{account}:{as_of.isoformat()}",
+                    account,
+                    as_of,
+                    Source(file, line),
+                    Source(file, line),
                 )
                 collected[(account, as_of)] = statement
             statement.add(account, holding)
@@ -644,6 +356,9 @@ def _read_csv(text: str, file: str) -> tuple[list[HoldingsStatement], list[Probl
         problems.append(
             Problem("malformed_csv", f"not CSV: {error}", Source(file, offset + reader.line_num))
         )
+    if not problems and not collected:
+        reason = "a header and no holding: the file names no account, date or position"
+        problems.append(Problem("no_holdings", reason, Source(file, offset + 1)))
     if problems:
         return [], problems
     statements = [
@@ -681,7 +396,7 @@ def _csv_row(
     if as_of is None:
         bad("invalid_date", f"{cell('as_of')[:40]!r} is not a date YYYY-MM-DD", "as_of")
     isin = cell("isin")
-    why = _isin_reason(isin)
+    why = isin_reason(isin)
     if why is not None:
         bad("invalid_isin", why, "isin")
     number = _CSV_DECIMAL.fullmatch(cell("quantity"))
@@ -690,5 +405,5 @@ def _csv_row(
         bad("invalid_quantity", reason, "quantity")
     if len(problems) > errors or as_of is None or number is None:
         return None
-    quantity = _plain(number[1] == "-", number[2], number[3])
+    quantity = plain_decimal(number[1] == "-", number[2], number[3])
     return account, as_of, Holding(isin, quantity, Source(file, line, "quantity"))

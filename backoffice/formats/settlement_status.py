@@ -30,6 +30,13 @@ condition (partial settlement allowed) echoed back, not a partial settlement. A 
 (PRCA, PRSE) and an MT confirmation cancelling or reversing an earlier one (23G CANC, RVSL) are
 not settlements and are rejected (`unsupported_status`, `unsupported_function`).
 
+Settled quantity: MT :36B::ESTT//UNIT/ or FAMT/, sese.025 SttldQty/Qty/Unit or FaceAmt. For debt
+whose face amortises (a mortgage pass-through) the standard gives it twice, the face amount and
+its amortised value (MT :36B::ESTT//FAMT/ and :36B::ESTT//AMOR/, sese.025
+SttldQty/OrgnlAndCurFace/FaceAmt and AmtsdVal): the face amount is the settled quantity and the
+amortised value is kept (`StatusAdvice.amortised_value`). A 36B::ESTT repeated otherwise (the
+same kind twice, a third one) is `duplicate_field`; UNIT with FAMT is `invalid_quantity`.
+
 Message id. FIN: the message's own `:20C::SEME//`. sese.024 and sese.025 carry no message
 identifier (it lives in the business application header, not in these files), so the id is the
 transaction's AcctOwnrTxId, ":" and 16 hex digits of the SHA-256 of the canonical document (C14N
@@ -457,7 +464,7 @@ def _confirmation(
         )
     partial = document.text(confirmation, "AddtlParams/PrtlSttlm")
     status = StatusKind.PARTIALLY_SETTLED if partial == "PAIN" else StatusKind.SETTLED
-    quantity = _mx_quantity(document, confirmation, bad)
+    quantity, amortised_value = _mx_settled(document, confirmation, bad)
     amount, currency = _mx_amount(document, confirmation, bad)
     settled_on = _mx_date(document, confirmation, bad)
     if problems or reference is None or quantity is None or settled_on is None:
@@ -474,6 +481,7 @@ def _confirmation(
         settled_on=settled_on,
         source=source,
         raw=raw,
+        amortised_value=amortised_value,
     )
 
 
@@ -486,6 +494,32 @@ def _mx_decimal(text: str | None) -> str | None:
     if match is None or not (match[1] or match[2]):
         return None
     return _plain_number(match[1], match[2])
+
+
+def _mx_settled(
+    document: ParsedDocument, confirmation: ElementTree.Element, bad: _MxBad
+) -> tuple[str | None, str | None]:
+    """(settled quantity, amortised value): SttldQty/Qty/Unit or FaceAmt, or for debt whose
+    face amortises SttldQty/OrgnlAndCurFace, its FaceAmt the quantity and AmtsdVal kept."""
+    path = "QtyAndAcctDtls/SttldQty/OrgnlAndCurFace"
+    faces = document.find(confirmation, path)
+    if faces is None:
+        return _mx_quantity(document, confirmation, bad), None
+    values: list[str | None] = []
+    for name in ("FaceAmt", "AmtsdVal"):  # the schema requires both, in this order
+        element = document.find(faces, name)
+        value = _mx_decimal(element.text if element is not None else None)
+        if value is None or _is_zero(value):
+            text = element.text if element is not None else None
+            bad(
+                "invalid_quantity",
+                f"{text!r} is not a quantity above zero",
+                element,
+                f"{path}/{name}",
+            )
+        values.append(value if value is not None and not _is_zero(value) else None)
+    face, amortised = values
+    return (face, amortised) if face is not None and amortised is not None else (None, None)
 
 
 def _mx_quantity(
@@ -848,7 +882,7 @@ def _mt54x(fields: _FinText, kind: str, source: Source, raw: str) -> StatusAdvic
         elif partial.scheme is not None or partial.value != "PARC":
             reason = f"{partial.value[:8]!r} is not a partial settlement indicator (PAIN, PARC)"
             fields.bad("unknown_status_code", reason, partial.line, partial.label)
-    quantity = _fin_quantity(fields, fields.one("36B", "ESTT", required=True))
+    quantity, amortised_value = _fin_settled(fields)
     amount, currency = _fin_amount(
         fields, fields.one("19A", "ESTT", required=kind in FIN_CONFIRMATIONS_AGAINST_PAYMENT)
     )
@@ -873,27 +907,69 @@ def _mt54x(fields: _FinText, kind: str, source: Source, raw: str) -> StatusAdvic
         settled_on=settled_on,
         source=source,
         raw=raw,
+        amortised_value=amortised_value,
     )
 
 
-def _fin_quantity(fields: _FinText, field: _FinField | None) -> str | None:
-    """:36B::ESTT//UNIT/100, (units) or FAMT/ (face amount) as a plain decimal string."""
+def _fin_settled(fields: _FinText) -> tuple[str | None, str | None]:
+    """(settled quantity, amortised value) of :36B::ESTT//: once, or twice for debt whose face
+    amortises, the face amount (FAMT, the quantity) and its amortised value (AMOR), as the
+    standard allows (MT544-547 sequence C, network validated rule on 36B)."""
+    found = fields.all("36B", "ESTT")
+    if len(found) <= 1:
+        return _fin_quantity(
+            fields, found[0] if found else fields.one("36B", "ESTT", required=True)
+        ), None
+    seen: set[str] = set()
+    for field in found:
+        kind = field.value.partition("/")[0]
+        if kind in seen or len(seen) == 2:
+            reason = (
+                f"36B::ESTT {kind} appears again: the settled quantity comes once, or as a "
+                "face amount (FAMT) and its amortised value (AMOR)"
+            )
+            fields.bad("duplicate_field", reason, field.line, field.label)
+            return None, None
+        seen.add(kind)
+    by_kind = {field.value.partition("/")[0]: field for field in found}
+    if set(by_kind) != {"FAMT", "AMOR"}:
+        reason = (
+            f"settled quantities as {' and '.join(by_kind)}: only a face amount (FAMT) and its "
+            "amortised value (AMOR) may come together"
+        )
+        fields.bad("invalid_quantity", reason, found[1].line, found[1].label)
+        return None, None
+    quantity = _fin_quantity(fields, by_kind["FAMT"])
+    amortised = by_kind["AMOR"]
+    return quantity, _fin_quantity(fields, amortised, kinds=frozenset({"AMOR"}))
+
+
+def _fin_quantity(
+    fields: _FinText,
+    field: _FinField | None,
+    *,
+    kinds: frozenset[str] = frozenset({"UNIT", "FAMT"}),
+) -> str | None:
+    """:36B::ESTT//UNIT/100, (units) or FAMT/ (face amount), or one of `kinds`, as a plain
+    decimal string."""
     if field is None:
         return None
     match = _FIN_QUANTITY.fullmatch(field.value)
     if (
         field.scheme is not None
         or match is None
-        or match[1] not in {"UNIT", "FAMT"}
+        or match[1] not in kinds
         or len(match[2]) > _FIN_NUMBER_CHARS_MAX
     ):
-        reason = f"{field.value[:40]!r} is not UNIT/ or FAMT/ and a number such as 100,"
+        wanted = " or ".join(f"{kind}/" for kind in sorted(kinds, reverse=True))
+        reason = f"{field.value[:40]!r} is not {wanted} and a number such as 100,"
         fields.bad("invalid_quantity", reason, field.line, field.label)
         return None
     integer, _, fraction = match[2].partition(",")
     quantity = _plain_number(integer, fraction)
     if _is_zero(quantity):
-        fields.bad("invalid_quantity", "the settled quantity is zero", field.line, field.label)
+        reason = f"the settled {'amortised value' if match[1] == 'AMOR' else 'quantity'} is zero"
+        fields.bad("invalid_quantity", reason, field.line, field.label)
         return None
     return quantity
 

@@ -95,6 +95,8 @@ class StatusAdvice:
     our instruction's reference it answers. For a settlement confirmation, `settled_quantity`
     and `settled_amount` are plain decimal strings of what settled this time (a partial
     settlement settles less than instructed) and `settled_on` the effective settlement date.
+    For debt whose face amortises (a mortgage pass-through), `settled_quantity` is the face
+    amount and `amortised_value` the face times the pool factor, as the custodian gives it.
     """
 
     message_id: str
@@ -108,6 +110,7 @@ class StatusAdvice:
     settled_on: dt.date | None
     source: Source
     raw: str
+    amortised_value: str | None = None
 
 
 class FailAgeBucket(StrEnum):
