@@ -700,3 +700,18 @@ def test_a_file_over_the_size_limit_is_refused(
     monkeypatch.setattr(camt053, "file_bytes_max", 100)
     [problem] = refusal(write(tmp_path, camt())).problems
     assert problem.code == "file_too_large"
+
+
+def test_a_schema_pattern_is_quoted_with_its_quantifiers_as_the_schema_writes_them(
+    tmp_path: Path,
+) -> None:
+    # A nine-character BIC for the servicer (Deutsche Bank's DEUTDEFF with a stray digit): the
+    # schema's BICIdentifier pattern must reach the person whole, "{6,6}" and "{3,3}" included.
+    servicer = "<Svcr><FinInstnId><BIC>DEUTDEFF1</BIC></FinInstnId></Svcr>"
+    document = camt(statement(), check=False).replace("</Ccy></Acct>", f"</Ccy>{servicer}</Acct>")
+    [problem] = refusal(write(tmp_path, document)).problems
+    assert (problem.code, problem.source.field) == (
+        "schema_invalid", "/Document/BkToCstmrStmt/Stmt/Acct/Svcr/FinInstnId/BIC",
+    )  # fmt: skip
+    assert "[A-Z]{6,6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3,3}){0,1}" in problem.reason
+    assert "{urn:" not in problem.reason
