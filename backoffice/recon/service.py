@@ -99,7 +99,8 @@ def _amount(text: str, scale: int, where: Source) -> int:
 def _statement_hash(statement: Statement) -> str:
     body = [
         statement.statement_id, statement.account, statement.currency,
-        statement.opening_balance, statement.opening_date.isoformat(),
+        statement.opening_balance,
+        statement.opening_date.isoformat() if statement.opening_date else None,
         statement.closing_balance, statement.closing_date.isoformat(),
         statement.format.value,
         [
@@ -139,7 +140,11 @@ def import_statements(
                     )
                 result.existing += 1
                 continue
-            opening = _amount(statement.opening_balance, scale, statement.source)
+            opening = (
+                _amount(statement.opening_balance, scale, statement.source)
+                if statement.opening_balance is not None
+                else None
+            )
             closing = _amount(statement.closing_balance, scale, statement.source)
             amounts = [_amount(line.amount, scale, line.source) for line in statement.lines]
             imported_at = now_us()
@@ -199,26 +204,31 @@ def import_statements(
     return result
 
 
-def _check_balances(
-    connection: sa.Connection, row_id: int, account_id: int, scale: int, actor: str
-) -> list[str]:
-    """Balance breaks of a newly stored statement: its opening against the closing of the
-    statement before it (`BAL-{row}-1`), its lines against its own balances (`BAL-{row}-2`),
-    and the opening of the statement after it against its closing: statements may arrive
-    out of order. A continuity break that the statement now in between explains closes."""
+def _lines_total(connection: sa.Connection, row_id: int) -> int:
+    sl = schema.statement_lines
+    return int(
+        connection.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(sl.c.amount_minor), 0)).where(
+                sl.c.statement_row == row_id
+            )
+        ).scalar_one()
+    )
+
+
+def _neighbours(connection: sa.Connection, this: Any) -> tuple[Any, Any]:
+    """The account's statements just before and just after `this` one, or None. A statement
+    without an opening balance is placed by its closing date alone."""
     st = schema.statements
-    this = connection.execute(sa.select(st).where(st.c.id == row_id)).one()
-    lines_total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(schema.statement_lines.c.amount_minor), 0)).where(
-            schema.statement_lines.c.statement_row == row_id
-        )
-    ).scalar_one()
-    others = st.c.account_id == account_id, st.c.id != row_id
+    others = st.c.account_id == this.account_id, st.c.id != this.id
+    opened = this.opening_date is not None
     # Statements of one day may come in any order: on the same date, a candidate whose
     # balance carries on from this statement's comes after it, not before (and vice versa).
+    ends_before = (
+        st.c.closing_date <= this.opening_date if opened else st.c.closing_date < this.closing_date
+    )
     before = connection.execute(
         sa.select(st)
-        .where(*others, st.c.closing_date <= this.opening_date)
+        .where(*others, ends_before)
         .order_by(st.c.closing_date.desc(), st.c.id.desc())
         .limit(neighbours_max)
     ).all()
@@ -227,16 +237,21 @@ def _check_balances(
             c
             for c in before
             if not (
-                c.opening_date >= this.closing_date
+                c.opening_date is not None
+                and c.opening_date >= this.closing_date
                 and c.opening_balance_minor == this.closing_balance_minor
             )
         ),
         None,
     )
+    starts_after = sa.or_(
+        st.c.opening_date >= this.closing_date,
+        sa.and_(st.c.opening_date.is_(None), st.c.closing_date > this.closing_date),
+    )
     after = connection.execute(
         sa.select(st)
-        .where(*others, st.c.opening_date >= this.closing_date)
-        .order_by(st.c.opening_date, st.c.id)
+        .where(*others, starts_after)
+        .order_by(sa.func.coalesce(st.c.opening_date, st.c.closing_date), st.c.id)
         .limit(neighbours_max)
     ).all()
     following = next(
@@ -244,12 +259,27 @@ def _check_balances(
             c
             for c in after
             if not (
-                c.closing_date <= this.opening_date
+                opened
+                and c.closing_date <= this.opening_date
                 and c.closing_balance_minor == this.opening_balance_minor
             )
         ),
         None,
     )
+    return previous, following
+
+
+def _check_balances(
+    connection: sa.Connection, row_id: int, account_id: int, scale: int, actor: str
+) -> list[str]:
+    """Balance breaks of a newly stored statement: its opening against the closing of the
+    statement before it (`BAL-{row}-1`), its lines against its own balances (`BAL-{row}-2`),
+    and the opening of the statement after it against its closing: statements may arrive
+    out of order. A continuity break that the statement now in between explains closes. A
+    statement the bank gave no opening balance has its one break `BAL-{row}-1` saying so."""
+    st = schema.statements
+    this = connection.execute(sa.select(st).where(st.c.id == row_id)).one()
+    previous, following = _neighbours(connection, this)
     opened: list[str] = []
 
     def money(minor: int) -> str:
@@ -257,6 +287,10 @@ def _check_balances(
 
     def check(later: Any, earlier: Any) -> None:
         break_id = f"BAL-{later.id}-1"
+        if later.opening_balance_minor is None:
+            _no_opening_break(connection, later, earlier, scale, actor)
+            opened.append(break_id)
+            return
         difference = later.opening_balance_minor - earlier.closing_balance_minor
         if difference == 0:
             known = connection.execute(
@@ -276,11 +310,15 @@ def _check_balances(
         )  # fmt: skip
         opened.append(break_id)
 
-    if previous is not None:
+    if previous is not None or this.opening_balance_minor is None:
         check(this, previous)
     if following is not None and (previous is None or following.id != previous.id):
         check(following, this)
-    difference = this.closing_balance_minor - this.opening_balance_minor - lines_total
+    if this.opening_balance_minor is None:
+        return opened
+    difference = (
+        this.closing_balance_minor - this.opening_balance_minor - _lines_total(connection, row_id)
+    )
     if difference:
         break_id = f"BAL-{row_id}-2"
         _open_break(
@@ -291,6 +329,31 @@ def _check_balances(
         )  # fmt: skip
         opened.append(break_id)
     return opened
+
+
+def _no_opening_break(
+    connection: sa.Connection, later: Any, earlier: Any, scale: int, actor: str
+) -> None:
+    """`BAL-{row}-1` of a statement the bank gave no opening balance: neither its continuity
+    nor its lines can be checked, so it stays open for a person. Its amount is what the lines
+    leave unexplained: the opening they imply (closing less the lines) less the closing of
+    the statement before it, where there is one."""
+    implied = later.closing_balance_minor - _lines_total(connection, later.id)
+    difference = implied - (earlier.closing_balance_minor if earlier is not None else 0)
+    compared = (
+        f"the closing of {earlier.statement_id} before it is "
+        f"{format_amount(earlier.closing_balance_minor, scale)}"
+        if earlier is not None
+        else "no statement before it to compare"
+    )
+    _open_break(
+        connection, f"BAL-{later.id}-1", BreakType.BALANCE_DIFFERENCE, later.account_id,
+        "statement", None, difference, later.closing_date, later.statement_id,
+        later.closing_date, actor,
+        f"statement {later.statement_id} gave no opening balance: its closing "
+        f"{format_amount(later.closing_balance_minor, scale)} less its lines implies "
+        f"{format_amount(implied, scale)}; {compared}",
+    )  # fmt: skip
 
 
 def _open_break(
@@ -1098,7 +1161,11 @@ def list_statements(store: Store) -> list[dict[str, Any]]:
             "account": row.account,
             "format": row.format,
             "currency": row.currency,
-            "opening_balance": format_amount(row.opening_balance_minor, scales[row.account_id]),
+            "opening_balance": (
+                format_amount(row.opening_balance_minor, scales[row.account_id])
+                if row.opening_balance_minor is not None
+                else None
+            ),
             "closing_balance": format_amount(row.closing_balance_minor, scales[row.account_id]),
             "lines": [
                 {
