@@ -2,10 +2,13 @@
 
 Statements: a statement names its account (IBAN, account number); the ledger account whose
 `external_account` equals it (and whose asset is the statement's currency) is the one
-reconciled. A statement is stored once: the same (account, statement id) again with the same
-content is `existing`; with other content it is refused. Its opening balance must equal the
-previous statement's closing balance for the account, and opening + lines must equal closing:
-otherwise a `balance_difference` break is raised.
+reconciled (README, "Account identification"). A statement is stored once, known by its
+identity (README, "Statement identity"): account, currency, statement number (the sequence,
+else the statement id), dates and opening balance; the same identity again with the same
+content is `existing`, with other content `statement_changed`. Its opening balance must equal
+the previous statement's closing balance for the account, and opening + lines must equal
+closing: otherwise a `balance_difference` break is raised; a statement the bank gave no
+opening balance raises one saying so.
 
 Books: the postings of the reconciled account (debit-positive: money into a nostro is a debit,
 so the signs agree with the statement's), each with its entry's reference (else its key) and
@@ -112,6 +115,37 @@ def _statement_hash(statement: Statement) -> str:
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
+def _statement_identity(statement: Statement, opening_minor: int | None) -> str:
+    """What makes a statement the one it is: its account and currency, its number (the
+    sequence where the bank gives one, else its statement id), its dates and its opening
+    balance. Not the statement id alone: Rabobank repeats one :20: through a file."""
+    body = [
+        statement.account, statement.currency, statement.sequence or statement.statement_id,
+        statement.opening_date.isoformat() if statement.opening_date else None,
+        statement.closing_date.isoformat(), opening_minor,
+    ]  # fmt: skip
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+
+def _stored_statement(connection: sa.Connection, statement: Statement, identity: str) -> Any:
+    """The stored statement of this identity, or None. One stored before migration 0005 has
+    no identity: it is the same statement when its statement id and days are the same."""
+    st = schema.statements
+    before_identities = sa.and_(
+        st.c.identity_hash.is_(None),
+        st.c.statement_id == statement.statement_id,
+        st.c.closing_date == statement.closing_date,
+        st.c.opening_date.is_not_distinct_from(statement.opening_date),
+    )
+    return connection.execute(
+        sa.select(st.c.id, st.c.body_hash)
+        .where(st.c.account == statement.account)
+        .where(sa.or_(st.c.identity_hash == identity, before_identities))
+        .order_by(st.c.id)
+        .limit(1)
+    ).first()
+
+
 def import_statements(
     store: Store, statements: Sequence[Statement], *, source_file: str, actor: str
 ) -> ImportResult:
@@ -123,28 +157,27 @@ def import_statements(
         for statement in statements:
             account_id, scale = _account_for(connection, statement)
             body_hash = _statement_hash(statement)
-            stored = connection.execute(
-                sa.select(st.c.id, st.c.body_hash).where(
-                    st.c.account == statement.account, st.c.statement_id == statement.statement_id
-                )
-            ).first()
-            if stored is not None:
-                if stored.body_hash != body_hash:
-                    raise ProblemError(
-                        Problem(
-                            "statement_changed",
-                            f"statement {statement.statement_id!r} of {statement.account} was "
-                            "imported before with other contents",
-                            statement.source,
-                        )
-                    )
-                result.existing += 1
-                continue
             opening = (
                 _amount(statement.opening_balance, scale, statement.source)
                 if statement.opening_balance is not None
                 else None
             )
+            identity = _statement_identity(statement, opening)
+            stored = _stored_statement(connection, statement, identity)
+            if stored is not None:
+                if stored.body_hash != body_hash:
+                    raise ProblemError(
+                        Problem(
+                            "statement_changed",
+                            f"statement {statement.statement_id!r} of {statement.account} "
+                            f"(number {statement.sequence or statement.statement_id!r}, "
+                            f"closing {statement.closing_date.isoformat()}) was imported "
+                            "before with other contents",
+                            statement.source,
+                        )
+                    )
+                result.existing += 1
+                continue
             closing = _amount(statement.closing_balance, scale, statement.source)
             amounts = [_amount(line.amount, scale, line.source) for line in statement.lines]
             imported_at = now_us()
@@ -163,6 +196,8 @@ def import_statements(
                     body_hash=body_hash,
                     source_file=source_file,
                     imported_at_us=imported_at,
+                    sequence=statement.sequence,
+                    identity_hash=identity,
                 )
                 .returning(st.c.id)
             ).scalar_one()
