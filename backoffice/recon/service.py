@@ -116,20 +116,23 @@ def _statement_hash(statement: Statement) -> str:
 
 
 def _statement_identity(statement: Statement, opening_minor: int | None) -> str:
-    """What makes a statement the one it is: its account and currency, its number (the
+    """What makes a statement of a ledger account the one it is: its currency, its number (the
     sequence where the bank gives one, else its statement id), its dates and its opening
-    balance. Not the statement id alone: Rabobank repeats one :20: through a file."""
+    balance. Not the statement id alone: Rabobank repeats one :20: through a file. The
+    account is the ledger account it is stored under, however the bank wrote it."""
     body = [
-        statement.account, statement.currency, statement.sequence or statement.statement_id,
+        statement.currency, statement.sequence or statement.statement_id,
         statement.opening_date.isoformat() if statement.opening_date else None,
         statement.closing_date.isoformat(), opening_minor,
     ]  # fmt: skip
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
-def _stored_statement(connection: sa.Connection, statement: Statement, identity: str) -> Any:
-    """The stored statement of this identity, or None. One stored before migration 0005 has
-    no identity: it is the same statement when its statement id and days are the same."""
+def _stored_statement(
+    connection: sa.Connection, account_id: int, statement: Statement, identity: str
+) -> Any:
+    """The ledger account's stored statement of this identity, or None. One stored before
+    migration 0005 has no identity: it is the same when its statement id and days are."""
     st = schema.statements
     before_identities = sa.and_(
         st.c.identity_hash.is_(None),
@@ -139,7 +142,7 @@ def _stored_statement(connection: sa.Connection, statement: Statement, identity:
     )
     return connection.execute(
         sa.select(st.c.id, st.c.body_hash)
-        .where(st.c.account == statement.account)
+        .where(st.c.account_id == account_id)
         .where(sa.or_(st.c.identity_hash == identity, before_identities))
         .order_by(st.c.id)
         .limit(1)
@@ -163,7 +166,7 @@ def import_statements(
                 else None
             )
             identity = _statement_identity(statement, opening)
-            stored = _stored_statement(connection, statement, identity)
+            stored = _stored_statement(connection, account_id, statement, identity)
             if stored is not None:
                 if stored.body_hash != body_hash:
                     raise ProblemError(

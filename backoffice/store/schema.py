@@ -305,7 +305,7 @@ statements = sa.Table(
     sa.Column("source_file", sa.Text, nullable=False),
     sa.Column("imported_at_us", sa.BigInteger, nullable=False),
     sa.Column("sequence", sa.String(40)),  # the bank's statement number, where it gave one
-    # Unique per account: a statement is known by it, not by its statement_id, which banks
+    # Unique per ledger account: a statement is known by it, not by its statement_id, which banks
     # reuse. Null for statements stored before migration 0005.
     sa.Column("identity_hash", sa.String(64)),
 )

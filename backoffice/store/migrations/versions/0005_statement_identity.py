@@ -1,7 +1,7 @@
 """Statements: an opening balance the bank may not give (a camt.053 holding only closing
 balances), and an identity beyond the bank's statement id, which banks reuse (Rabobank writes
 one :20: in every statement of a file): account, currency, statement number, dates and opening
-balance, hashed into `identity_hash` and unique per account. Statements stored before keep a
+balance, hashed into `identity_hash` and unique per ledger account. Statements stored before keep a
 null identity and are recognised by their statement id and closing date, as they were.
 
 Revision ID: 0005
@@ -39,8 +39,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sequence", sa.String(40)))
         batch.add_column(sa.Column("identity_hash", sa.String(64)))
         batch.drop_constraint("uq_statements_account_id", type_="unique")
-        batch.create_unique_constraint("uq_statements_identity", ["account", "identity_hash"])
-    op.create_index("ix_statements_account_statement", "statements", ["account", "statement_id"])
+        batch.create_unique_constraint("uq_statements_identity", ["account_id", "identity_hash"])
+    # Statements stored before are looked up by their statement id.
+    op.create_index("ix_statements_account_statement", "statements", ["account_id", "statement_id"])
     if sqlite:
         _restore_lines()
 
