@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from backoffice.errors import ProblemError
+from backoffice.errors import ProblemError, Source
 from backoffice.formats import mt940
 from backoffice.formats.mt940 import read_mt940
 from backoffice.recon.model import Statement, StatementFormat
@@ -157,14 +157,13 @@ def reading(sample: str) -> dict[str, Any]:
     return loaded
 
 
-_BIC = re.compile(r"[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _NOT_REFERENCES = {"", "NONREF"}
 
 
 def expected_account(account: str) -> str:
-    """The other parser keeps a "BIC/ACCOUNT" whole; ours drops the BIC."""
-    bic, slash, rest = account.partition("/")
-    return rest if slash and _BIC.fullmatch(bic) else account
+    """The other parser keeps a "BIC/ACCOUNT" whole, and so does ours (the recon service
+    finds the account part)."""
+    return account
 
 
 def expected_amount(transaction: dict[str, Any]) -> Decimal:
@@ -504,11 +503,13 @@ def test_an_enveloped_mt950_reads_its_type_and_supplementary_details(tmp_path: P
     assert second.source.line == 11
 
 
-def test_a_bic_before_the_account_is_dropped(tmp_path: Path) -> None:
-    (statement,) = read_mt940(
-        write(tmp_path, message(account="COBADEFFXXX/DE89370400440532013000"))
-    )
-    assert statement.account == "DE89370400440532013000"
+def test_a_bic_before_the_account_is_kept_as_written_with_where_it_was_read(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, message(account="COBADEFFXXX/DE89370400440532013000"))
+    (statement,) = read_mt940(path)
+    assert statement.account == "COBADEFFXXX/DE89370400440532013000"
+    assert statement.account_source == Source(str(path), 2, ":25:")
     (kept,) = read_mt940(write(tmp_path, message(account="50880050/0194787400888")))
     assert kept.account == "50880050/0194787400888"
 

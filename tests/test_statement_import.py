@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from backoffice.errors import ProblemError, Source
 from backoffice.formats.camt053 import read_camt053
@@ -17,6 +18,7 @@ from backoffice.recon.model import Statement, StatementFormat, StatementLine
 from backoffice.recon.service import import_statements, list_breaks, list_statements, run_recon
 from backoffice.refdata.model import Account, AccountType, Asset, AssetKind
 from backoffice.refdata.service import load_refdata
+from backoffice.store import schema
 from backoffice.store.engine import Store
 from tests.books import FIRM_BANK, USD, reference_data
 from tests.conftest import SHARED
@@ -210,3 +212,107 @@ def test_a_statement_id_longer_than_swift_allows_is_kept_whole(books: Store) -> 
     load(books, statement(long_id, "0.00", "0.00", sequence="00001/001"))
     assert [row["statement_id"] for row in list_statements(books)] == [long_id]
     assert load(books, statement(long_id, "0.00", "0.00", sequence="00001/001")).existing == 1
+
+
+# --- Account identification -------------------------------------------------------------------
+
+
+def euro_statement(account: str) -> Statement:
+    return dataclasses.replace(
+        statement("STMT-1/1", "0.00", "0.00", account=account, sequence="1"), currency="EUR"
+    )
+
+
+def reconciled_account(store: Store, account: str) -> str:
+    load(store, euro_statement(account))
+    (listed,) = list_statements(store)
+    with store.read() as connection:
+        code = connection.execute(
+            sa.select(schema.accounts.c.code)
+            .join(schema.statements, schema.statements.c.account_id == schema.accounts.c.id)
+            .where(schema.statements.c.statement_id == listed["statement_id"])
+        ).scalar_one()
+    return str(code)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("NL71RABO0123456789", "NL71RABO0123456789"),  # an IBAN (Rabobank's :25:)
+        ("RABONL2U/NL71RABO0123456789", "NL71RABO0123456789"),  # BIC/account (Triodos)
+        ("50010517/0123456789", "0123456789"),  # bank code/account (German banks)
+        ("0123456789/EUR", "0123456789"),  # account/currency
+    ],
+    ids=["IBAN", "BIC/account", "bankcode/account", "account/currency"],
+)
+def test_a_statement_finds_the_ledger_account_kept_at_its_account_part(
+    store: Store, written: str, kept: str
+) -> None:
+    with_external_accounts(store, {EURO_BANKS[0]: kept})
+    assert reconciled_account(store, written) == EURO_BANKS[0]
+
+
+def test_the_account_exactly_as_written_wins_over_its_account_part(store: Store) -> None:
+    with_external_accounts(
+        store, {EURO_BANKS[0]: "0123456789", EURO_BANKS[1]: "50010517/0123456789"}
+    )
+    assert reconciled_account(store, "50010517/0123456789") == EURO_BANKS[1]
+
+
+def test_two_ledger_accounts_at_one_account_part_are_ambiguous_and_nothing_is_stored(
+    store: Store,
+) -> None:
+    with_external_accounts(store, {EURO_BANKS[0]: "0123456789", EURO_BANKS[1]: "0123456789"})
+    problem = refusal(store, euro_statement("50010517/0123456789")).problems[0]
+    assert problem.code == "ambiguous_account"
+    assert EURO_BANKS[0] in problem.reason
+    assert EURO_BANKS[1] in problem.reason
+    assert list_statements(store) == []
+
+
+def test_a_three_letter_part_that_is_no_currency_is_not_taken_for_one(store: Store) -> None:
+    # "ABC" after the slash is no ISO currency: it is the account part, not "0123456789".
+    with_external_accounts(store, {EURO_BANKS[0]: "0123456789"})
+    assert refusal(store, euro_statement("0123456789/ABC")).problems[0].code == "unknown_account"
+
+
+# --- Where an unknown account was read --------------------------------------------------------
+
+
+def test_an_unknown_mt940_account_names_the_25_field_and_its_line(
+    books: Store, tmp_path: Path
+) -> None:
+    # A German bank's MT940 (Postbank's layout): bank code/account in :25:.
+    path = tmp_path / "postbank.sta"
+    path.write_text(
+        ":20:STARTUMS\n:25:50010517/0123456789\n:28C:00001/001\n"
+        ":60F:C261116USD0,00\n:62F:C261116USD0,00\n-\n",
+        encoding="utf-8",
+    )
+    statements = read_mt940(path)
+    with pytest.raises(ProblemError) as refused:
+        import_statements(books, statements, source_file=str(path), actor="ops")
+    (problem,) = refused.value.problems
+    assert (problem.code, problem.source) == ("unknown_account", Source(str(path), 2, ":25:"))
+    assert "50010517/0123456789" in problem.reason
+
+
+def test_an_unknown_camt_account_names_the_acct_element_and_its_line(
+    books: Store, tmp_path: Path
+) -> None:
+    document = camt(
+        "<Stmt>\n<Id>STMT-1</Id>\n<CreDtTm>2026-11-16T21:04:13+01:00</CreDtTm>\n<Acct>\n"
+        "<Id><IBAN>GB29NWBK60161331926819</IBAN></Id>\n<Ccy>USD</Ccy></Acct>\n"
+        + balance("OPBD", "0.00", currency="USD")
+        + balance("CLBD", "0.00", currency="USD")
+        + "\n</Stmt>\n"
+    )
+    path = write(tmp_path, document)
+    with pytest.raises(ProblemError) as refused:
+        import_statements(books, read_camt053(path), source_file=str(path), actor="ops")
+    (problem,) = refused.value.problems
+    iban_line = document[: document.index("<IBAN>")].count("\n") + 1
+    assert (problem.code, problem.source) == (
+        "unknown_account",
+        Source(str(path), iban_line, "/Document/BkToCstmrStmt/Stmt[1]/Acct/Id/IBAN"),
+    )

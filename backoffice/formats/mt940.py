@@ -10,7 +10,7 @@ Rabobank's ":940:"); they are passed over, and one naming the message type ("940
 "942") tells it, as block 2 of the envelope does.
 
 One `Statement` per message: statement_id = :20: + "/" + :28C:, sequence = :28C:, account =
-:25: (a "BIC/ACCOUNT" loses its BIC), currency and opening balance from :60F: or :60M:,
+:25: as written (a "BIC/ACCOUNT" keeps its BIC), currency and opening balance from :60F: or :60M:,
 closing balance from :62F: or :62M:. :21:, :64:, :65:, :NS: and an :86: outside a statement
 line (information on the whole statement) are passed over. Amounts are plain decimal strings
 with a dot ("1234.50", "15000"), signed: credit positive. A statement line (:61:) reads the
@@ -111,7 +111,6 @@ _MT940_TAGS = frozenset(
 )
 _PASSED_OVER = frozenset({"21", "64", "65", "NS", "13D", "90C", "90D"})
 _FREE_TEXT_TAGS = frozenset({"86", "NS"})
-_BIC = re.compile(r"[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _STATEMENT_NUMBER = re.compile(r"[0-9]{1,16}(?:/[0-9]{1,16})?")
 _AMOUNT = re.compile(r"([0-9]+)(?:,([0-9]*))?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -452,7 +451,8 @@ def _statement(message: FinMessage, file: str) -> Statement | list[Problem]:
         return found[0]
 
     reference = _reference(one("20"), bad)
-    account = _account(one("25", "25P"), bad)
+    account_field = one("25", "25P")
+    account = _account(account_field, bad)
     number = _statement_number(one("28C", "28"), bad)
     opening = _balance(one("60F", "60M"), bad)
     closing = _balance(one("62F", "62M"), bad)
@@ -482,6 +482,9 @@ def _statement(message: FinMessage, file: str) -> Statement | list[Problem]:
         lines=tuple(lines),
         source=Source(file, message.line),
         sequence=number,
+        account_source=Source(file, account_field.line, account_field.label)
+        if account_field is not None
+        else None,
     )
 
 
@@ -506,8 +509,7 @@ def _account(field: FinField | None, bad: _Problems) -> str | None:
     value = _single_line(field, bad, "the account", account_chars_max)
     if value is None:
         return None
-    bic, slash, account = value.partition("/")
-    return account.strip() if slash and account.strip() and _BIC.fullmatch(bic) else value
+    return value  # as written: the service finds its account part ("BIC/ACCOUNT")
 
 
 def _statement_number(field: FinField | None, bad: _Problems) -> str | None:

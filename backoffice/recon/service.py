@@ -52,12 +52,14 @@ from backoffice.recon.model import (
     MatchingRules,
     Statement,
 )
+from backoffice.refdata.model import currency_minor_units
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
 
 postings_per_entry = 1000  # a posting's item id is entry id x this + line
 neighbours_max = 50  # same-day statements looked at to find a statement's neighbours
+accounts_named_max = 5  # ledger accounts named in an `ambiguous_account` problem
 
 
 def now_us() -> int:
@@ -72,24 +74,54 @@ class ImportResult:
     balance_breaks: list[str] = field(default_factory=list)
 
 
+def account_part(written: str) -> str | None:
+    """The account number in an account written "X/Y", or None when it is not so written:
+    the part before the slash when the part after is an ISO currency ("0123456789/EUR"), else
+    the part after it ("COBADEFFXXX/DE89370400440532013000", "50010517/0123456789")."""
+    before, slash, after = (part.strip() for part in written.partition("/"))
+    if not slash or not before or not after:
+        return None
+    is_currency = len(after) == 3 and after.isupper() and currency_minor_units(after) is not None
+    return before if is_currency else after
+
+
 def _account_for(connection: sa.Connection, statement: Statement) -> tuple[int, int]:
-    """(ledger account id, currency scale) of the account the statement names."""
+    """(ledger account id, currency scale) of the account the statement names: the ledger
+    account in its currency whose external_account is the account as written, else its
+    account part (README, "Account identification"). Two such accounts are ambiguous."""
     a, s = schema.accounts, schema.assets
-    row = connection.execute(
-        sa.select(a.c.id, a.c.code, s.c.code.label("asset"), s.c.scale)
-        .join(s, s.c.id == a.c.asset_id)
-        .where(a.c.external_account == statement.account, s.c.code == statement.currency)
-    ).first()
-    if row is None:
-        raise ProblemError(
-            Problem(
-                "unknown_account",
-                f"statement {statement.statement_id!r}: no ledger account has external_account "
-                f"{statement.account!r} in {statement.currency}",
-                statement.source,
+    where = statement.account_source or statement.source
+    written = statement.account.strip()
+    part = account_part(written)
+    for candidate in (written, part):
+        if candidate is None:
+            continue
+        rows = connection.execute(
+            sa.select(a.c.id, a.c.code, s.c.scale)
+            .join(s, s.c.id == a.c.asset_id)
+            .where(a.c.external_account == candidate, s.c.code == statement.currency)
+            .order_by(a.c.code)
+            .limit(accounts_named_max)
+        ).all()
+        if len(rows) == 1:
+            return int(rows[0].id), int(rows[0].scale)
+        if rows:
+            codes = ", ".join(row.code for row in rows)
+            reason = (
+                f"statement {statement.statement_id!r}: account {written!r} in "
+                f"{statement.currency} could be any of the ledger accounts {codes} "
+                f"(external_account {candidate!r}): give only one of them that external_account"
             )
+            raise ProblemError(Problem("ambiguous_account", reason, where))
+    tried = f"{written!r}" + (f" or its account part {part!r}" if part else "")
+    raise ProblemError(
+        Problem(
+            "unknown_account",
+            f"statement {statement.statement_id!r}: no ledger account has external_account "
+            f"{tried} in {statement.currency}",
+            where,
         )
-    return int(row.id), int(row.scale)
+    )
 
 
 def _amount(text: str, scale: int, where: Source) -> int:
