@@ -316,3 +316,28 @@ def test_an_unknown_camt_account_names_the_acct_element_and_its_line(
         "unknown_account",
         Source(str(path), iban_line, "/Document/BkToCstmrStmt/Stmt[1]/Acct/Id/IBAN"),
     )
+
+
+# --- Amounts as banks write them --------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="needs money.parse_amount trailing zeros (h10-fin)")
+def test_a_camt_amount_with_a_trailing_zero_past_the_currency_scale_imports(
+    store: Store, tmp_path: Path
+) -> None:
+    # Issue 10: <Amt Ccy="EUR">18.150</Amt>, three decimals for a two-decimal currency, the
+    # last a zero: exactly 18.15, so nothing is rounded away.
+    with_external_accounts(store, {EURO_BANKS[0]: IBAN})
+    document = camt(
+        "<Stmt>\n<Id>STMT-1</Id>\n<CreDtTm>2026-11-16T21:04:13+01:00</CreDtTm>\n"
+        f"<Acct><Id><IBAN>{IBAN}</IBAN></Id><Ccy>EUR</Ccy></Acct>\n"
+        + balance("OPBD", "0.00")
+        + balance("CLBD", "18.150")
+        + entry("18.150")
+        + "\n</Stmt>\n"
+    )
+    statements = read_camt053(write(tmp_path, document))
+    assert [line.amount for line in statements[0].lines] == ["18.150"]
+    import_statements(store, statements, source_file="camt.xml", actor="ops")
+    (listed,) = list_statements(store)
+    assert (listed["closing_balance"], listed["lines"][0]["amount"]) == ("18.15", "18.15")
