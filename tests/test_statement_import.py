@@ -341,3 +341,13 @@ def test_a_camt_amount_with_a_trailing_zero_past_the_currency_scale_imports(
     import_statements(store, statements, source_file="camt.xml", actor="ops")
     (listed,) = list_statements(store)
     assert (listed["closing_balance"], listed["lines"][0]["amount"]) == ("18.15", "18.15")
+
+
+def test_a_statement_number_longer_than_the_store_holds_is_refused_not_a_database_error(
+    books: Store,
+) -> None:
+    # camt.053.001.05 to .07 are read without a schema: nothing bounds their ElctrncSeqNb.
+    too_long = "9" * 81
+    problem = refusal(books, statement("STMT-1", "0.00", "0.00", sequence=too_long)).problems[0]
+    assert (problem.code, problem.source) == ("invalid_field", Source("statement.sta", 1))
+    assert list_statements(books) == []

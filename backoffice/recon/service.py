@@ -60,6 +60,7 @@ from backoffice.store.ledger_repository import LedgerRepository
 postings_per_entry = 1000  # a posting's item id is entry id x this + line
 neighbours_max = 50  # same-day statements looked at to find a statement's neighbours
 accounts_named_max = 5  # ledger accounts named in an `ambiguous_account` problem
+statement_id_chars_max = 80  # the columns statements.statement_id and statements.sequence
 
 
 def now_us() -> int:
@@ -160,6 +161,18 @@ def _statement_identity(statement: Statement, opening_minor: int | None) -> str:
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
+def _check_numbering(statement: Statement) -> None:
+    """The statement id and number fit their columns (a camt.053 of .05 to .07, read without
+    a schema, bounds neither)."""
+    for what, value in (("id", statement.statement_id), ("number", statement.sequence)):
+        if value is not None and len(value) > statement_id_chars_max:
+            reason = (
+                f"statement {what} {value[:40]!r}... of {len(value)} characters: at most "
+                f"{statement_id_chars_max}"
+            )
+            raise ProblemError(Problem("invalid_field", reason, statement.source))
+
+
 def _stored_statement(
     connection: sa.Connection, account_id: int, statement: Statement, identity: str
 ) -> Any:
@@ -190,6 +203,7 @@ def import_statements(
     with store.write() as connection:
         LedgerRepository(connection).lock_head()
         for statement in statements:
+            _check_numbering(statement)
             account_id, scale = _account_for(connection, statement)
             body_hash = _statement_hash(statement)
             opening = (

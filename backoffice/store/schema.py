@@ -304,7 +304,7 @@ statements = sa.Table(
     sa.Column("body_hash", sa.String(64), nullable=False),
     sa.Column("source_file", sa.Text, nullable=False),
     sa.Column("imported_at_us", sa.BigInteger, nullable=False),
-    sa.Column("sequence", sa.String(40)),  # the bank's statement number, where it gave one
+    sa.Column("sequence", sa.String(80)),  # the bank's statement number, where it gave one
     # Unique per ledger account: a statement is known by it, not by its statement_id, which banks
     # reuse. Null for statements stored before migration 0005.
     sa.Column("identity_hash", sa.String(64)),

@@ -36,7 +36,7 @@ def upgrade() -> None:
     with op.batch_alter_table("statements") as batch:
         batch.alter_column("opening_balance_minor", existing_type=sa.BigInteger, nullable=True)
         batch.alter_column("opening_date", existing_type=sa.Date, nullable=True)
-        batch.add_column(sa.Column("sequence", sa.String(40)))
+        batch.add_column(sa.Column("sequence", sa.String(80)))
         batch.add_column(sa.Column("identity_hash", sa.String(64)))
         batch.drop_constraint("uq_statements_account_id", type_="unique")
         batch.create_unique_constraint("uq_statements_identity", ["account_id", "identity_hash"])
