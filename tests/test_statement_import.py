@@ -10,12 +10,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backoffice.errors import ProblemError, Source
 from backoffice.formats.camt053 import read_camt053
 from backoffice.formats.mt940 import read_mt940
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
-from backoffice.recon.service import import_statements, list_breaks, list_statements, run_recon
+from backoffice.recon.service import (
+    account_part,
+    import_statements,
+    list_breaks,
+    list_statements,
+    run_recon,
+)
 from backoffice.refdata.model import Account, AccountType, Asset, AssetKind
 from backoffice.refdata.service import load_refdata
 from backoffice.store import schema
@@ -351,3 +359,32 @@ def test_a_statement_number_longer_than_the_store_holds_is_refused_not_a_databas
     problem = refusal(books, statement("STMT-1", "0.00", "0.00", sequence=too_long)).problems[0]
     assert (problem.code, problem.source) == ("invalid_field", Source("statement.sta", 1))
     assert list_statements(books) == []
+
+
+# --- The account part, for any account ------------------------------------------------------
+
+_ACCOUNT_NUMBERS = st.text(alphabet="0123456789", min_size=1, max_size=34)
+
+
+@given(account=_ACCOUNT_NUMBERS, currency=st.sampled_from(["EUR", "USD", "CHF", "GBP", "JPY"]))
+def test_the_account_part_of_account_and_currency_is_the_account(
+    account: str, currency: str
+) -> None:
+    assert account_part(f"{account}/{currency}") == account
+
+
+@given(
+    account=_ACCOUNT_NUMBERS,
+    before=st.one_of(
+        st.text(alphabet="0123456789", min_size=8, max_size=8), st.just("COBADEFFXXX")
+    ),
+)
+def test_the_account_part_after_a_bank_code_or_bic_is_the_account(
+    account: str, before: str
+) -> None:
+    assert account_part(f"{before}/{account}") == account
+
+
+@given(written=st.text(alphabet=st.characters(exclude_characters="/"), max_size=40))
+def test_an_account_written_without_a_slash_has_no_account_part(written: str) -> None:
+    assert account_part(written) is None
