@@ -304,11 +304,13 @@ def _neighbours(connection: sa.Connection, this: Any) -> tuple[Any, Any]:
     without an opening balance is placed by its closing date alone."""
     st = schema.statements
     others = st.c.account_id == this.account_id, st.c.id != this.id
-    opened = this.opening_date is not None
+    has_opening = this.opening_date is not None
     # Statements of one day may come in any order: on the same date, a candidate whose
     # balance carries on from this statement's comes after it, not before (and vice versa).
     ends_before = (
-        st.c.closing_date <= this.opening_date if opened else st.c.closing_date < this.closing_date
+        st.c.closing_date <= this.opening_date
+        if has_opening
+        else st.c.closing_date < this.closing_date
     )
     before = connection.execute(
         sa.select(st)
@@ -343,7 +345,7 @@ def _neighbours(connection: sa.Connection, this: Any) -> tuple[Any, Any]:
             c
             for c in after
             if not (
-                opened
+                has_opening
                 and c.closing_date <= this.opening_date
                 and c.closing_balance_minor == this.opening_balance_minor
             )
