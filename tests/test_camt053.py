@@ -343,11 +343,13 @@ def test_the_deliberately_wrong_sample_is_refused_naming_the_missing_statement()
     assert "Stmt" in problem.reason
 
 
-def test_the_sample_without_an_opening_balance_is_refused_not_guessed() -> None:
-    # Schema-valid, but its only balance is a CLAV (in JPY, on an entry in EUR): no opening
-    # balance of any type, so the statement cannot be chained to the previous one.
+def test_the_sample_without_an_opening_balance_is_refused_for_its_currencies_not_its_balance() -> (
+    None
+):
+    # Schema-valid, its only balance a CLAV in JPY and no Acct/Ccy: no opening is no refusal any
+    # more, but its entry in EUR on a statement in JPY would be matched at the wrong scale.
     assert codes(sample("camt053.v2.with-account-name.xml")) == [
-        ("missing_balance", "/Document/BkToCstmrStmt/Stmt[1]/Bal")
+        ("currency_mismatch", "/Document/BkToCstmrStmt/Stmt[1]/Ntry[1]/Amt")
     ]
 
 
@@ -400,6 +402,51 @@ def test_the_previously_closed_balance_opens_when_there_is_no_opbd(tmp_path: Pat
     assert (read.opening_balance, read.opening_date) == ("50.00", dt.date(2026, 11, 22))
 
 
+def test_an_opening_booked_balance_comes_before_the_previously_closed_one(tmp_path: Path) -> None:
+    balances = (
+        balance("PRCD", "50.00", day="2026-11-22")
+        + balance("OPBD", "60.00", day="2026-11-23")
+        + balance("CLBD", day="2026-11-24")
+    )
+    read = only_statement(tmp_path, camt(statement(balances=balances)))
+    assert (read.opening_balance, read.opening_date) == ("60.00", dt.date(2026, 11, 23))
+
+
+def deutsche_bank_statement(balances: str) -> str:
+    """A statement laid out as Deutsche Bank's camt.053.001.02 exports are (issue 10: an
+    account's statement holding only closing balances): Id, ElctrncSeqNb, LglSeqNb, CreDtTm,
+    FrToDt, the account's IBAN, currency and servicer BIC, then the balances and an entry."""
+    return (
+        "<Stmt>\n<Id>2026112400001</Id>\n<ElctrncSeqNb>223</ElctrncSeqNb>\n"
+        "<LglSeqNb>223</LglSeqNb>\n<CreDtTm>2026-11-24T21:04:13.0+01:00</CreDtTm>\n"
+        "<FrToDt><FrDtTm>2026-11-24T00:00:00.0+01:00</FrDtTm>"
+        "<ToDtTm>2026-11-24T23:59:59.0+01:00</ToDtTm></FrToDt>\n"
+        f"<Acct><Id><IBAN>{IBAN}</IBAN></Id><Ccy>EUR</Ccy>"
+        "<Svcr><FinInstnId><BIC>DEUTDEFFXXX</BIC></FinInstnId></Svcr></Acct>\n"
+        f"{balances}\n{entry('250.00', 'DBIT', servicer_reference='DB-4711')}\n</Stmt>\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("balances", "closing"),
+    [
+        # Deutsche Bank, ING: the booked and available closing balances only.
+        (balance("CLBD", "1250.00", day="2026-11-24") + balance("CLAV", "1300.00"), "1250.00"),
+        (balance("CLAV", "1300.00", day="2026-11-24"), "1300.00"),
+        (balance("ITBD", "1250.00", day="2026-11-24"), "1250.00"),
+    ],
+    ids=["CLBD and CLAV", "CLAV only", "ITBD only"],
+)
+def test_a_statement_without_an_opening_balance_is_read_with_none_and_its_lines(
+    tmp_path: Path, balances: str, closing: str
+) -> None:
+    read = only_statement(tmp_path, camt(deutsche_bank_statement(balances)))
+    assert (read.opening_balance, read.opening_date) == (None, None)
+    assert (read.closing_balance, read.closing_date) == (closing, dt.date(2026, 11, 24))
+    assert [line.amount for line in read.lines] == ["-250.00"]
+    assert read.sequence == "223"
+
+
 def test_a_statement_without_a_closing_booked_balance_is_refused(tmp_path: Path) -> None:
     balances = balance("OPBD") + balance("CLAV")
     path = write(tmp_path, camt(statement(balances=balances)))
@@ -433,6 +480,19 @@ def test_an_account_without_iban_is_named_by_its_other_id(tmp_path: Path) -> Non
     account = "<Othr><Id>0532013000</Id></Othr>"
     read = only_statement(tmp_path, camt(statement(account=account)))
     assert read.account == "0532013000"
+    assert read.account_source is not None
+    assert read.account_source.field == "/Document/BkToCstmrStmt/Stmt[1]/Acct/Id/Othr/Id"
+
+
+def test_the_account_source_names_the_iban_element_and_its_line(tmp_path: Path) -> None:
+    document = camt(statement())
+    read = only_statement(tmp_path, document)
+    assert read.account_source is not None
+    iban_line = document[: document.index("<IBAN>")].count("\n") + 1
+    assert (read.account_source.line, read.account_source.field) == (
+        iban_line, "/Document/BkToCstmrStmt/Stmt[1]/Acct/Id/IBAN",
+    )  # fmt: skip
+    assert iban_line != read.source.line
 
 
 # --- entries: status, batches, references -----------------------------------------------------
@@ -700,3 +760,18 @@ def test_a_file_over_the_size_limit_is_refused(
     monkeypatch.setattr(camt053, "file_bytes_max", 100)
     [problem] = refusal(write(tmp_path, camt())).problems
     assert problem.code == "file_too_large"
+
+
+def test_a_schema_pattern_is_quoted_with_its_quantifiers_as_the_schema_writes_them(
+    tmp_path: Path,
+) -> None:
+    # A nine-character BIC for the servicer (Deutsche Bank's DEUTDEFF with a stray digit): the
+    # schema's BICIdentifier pattern must reach the person whole, "{6,6}" and "{3,3}" included.
+    servicer = "<Svcr><FinInstnId><BIC>DEUTDEFF1</BIC></FinInstnId></Svcr>"
+    document = camt(statement(), check=False).replace("</Ccy></Acct>", f"</Ccy>{servicer}</Acct>")
+    [problem] = refusal(write(tmp_path, document)).problems
+    assert (problem.code, problem.source.field) == (
+        "schema_invalid", "/Document/BkToCstmrStmt/Stmt/Acct/Svcr/FinInstnId/BIC",
+    )  # fmt: skip
+    assert "[A-Z]{6,6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3,3}){0,1}" in problem.reason
+    assert "{urn:" not in problem.reason

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from backoffice.errors import Problem, ProblemError
+from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats import fin, mt940
 from backoffice.formats.mt940 import read_mt940
 from backoffice.money import parse_amount
@@ -517,6 +517,17 @@ def test_the_account_is_kept_as_the_bank_wrote_it(tmp_path: Path, account: str) 
     # the part after the bank's identifier); the reader drops nothing.
     (statement,) = read_mt940(write(tmp_path, message(account=f" {account} ")))
     assert statement.account == account
+
+
+def test_a_bic_before_the_account_is_kept_as_written_with_where_it_was_read(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, message(account="COBADEFFXXX/DE89370400440532013000"))
+    (statement,) = read_mt940(path)
+    assert statement.account == "COBADEFFXXX/DE89370400440532013000"
+    assert statement.account_source == Source(str(path), 2, ":25:")
+    (kept,) = read_mt940(write(tmp_path, message(account="50880050/0194787400888")))
+    assert kept.account == "50880050/0194787400888"
 
 
 def test_structured_details_give_end_to_end_instruction_and_remittance_references(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backoffice.errors import ProblemError
+from backoffice.errors import ProblemError, Source
 from backoffice.formats.statement_csv import AmountMode, CsvMapping, read_statement_csv
 from backoffice.recon.model import Statement, StatementFormat
 
@@ -90,6 +90,16 @@ def test_a_statement_has_its_balances_and_its_lines_in_file_order(tmp_path: Path
     )  # fmt: skip
     assert (fee.source.line, fee.raw) == (3, text.splitlines()[2])
     assert statement.source.line == 2
+
+
+def test_the_account_is_read_at_the_statements_first_row(tmp_path: Path) -> None:
+    earlier = (
+        row("opening", "0.00", statement_id="S-0"),
+        row("closing", "0.00", statement_id="S-0"),
+    )
+    text = csv_file(*earlier, OPENING, row("line", "5.00"), CLOSING)
+    _, statement = read_statement_csv(write(tmp_path, text))
+    assert statement.account_source == Source(str(tmp_path / "statement.csv"), 4, "account")
 
 
 def test_rows_are_grouped_by_statement_in_the_order_statements_first_come(tmp_path: Path) -> None:

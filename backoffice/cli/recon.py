@@ -180,7 +180,7 @@ def recon_statements(ctx: typer.Context, json: JsonOption = False) -> None:
     for row in rows:
         table.add_row(
             row["statement_id"], row["account"], row["format"], row["currency"],
-            row["opening_balance"], row["closing_balance"], str(len(row["lines"])),
+            row["opening_balance"] or "none given", row["closing_balance"], str(len(row["lines"])),
         )  # fmt: skip
     stdout.print(table)
 

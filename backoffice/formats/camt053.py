@@ -14,14 +14,19 @@ listing every problem found (schema errors up to `schema_errors_max`, then the r
 to `problems_max`), each with a stable code and its source (file, line, XPath).
 
 One `Statement` per BkToCstmrStmt/Stmt:
-- statement_id Stmt/Id; account Acct/Id/IBAN, else Acct/Id/Othr/Id; currency Acct/Ccy, else the
-  Ccy of the opening balance; created_at GrpHdr/CreDtTm (naive when it has no offset); sequence
-  ElctrncSeqNb, else LglSeqNb.
-- opening balance: the Bal of type OPBD, else PRCD (previously closed booked); closing: CLBD.
-  A statement holding no booked balance at all takes OPAV and CLAV instead (some banks report
-  only available balances, and their lines add up to them); a statement holding a booked
-  balance must hold both. No opening or no closing balance is `missing_balance`; two of the
-  type used, `duplicate_balance`. Balances are signed by CdtDbtInd (DBIT negative) and dated by
+- statement_id Stmt/Id; account Acct/Id/IBAN, else Acct/Id/Othr/Id (account_source is where it
+  was read); currency Acct/Ccy, else the Ccy of the opening (else the closing) balance;
+  created_at GrpHdr/CreDtTm (naive when it has no offset); sequence ElctrncSeqNb, else
+  LglSeqNb.
+- opening balance: the Bal of type OPBD, else PRCD (previously closed booked), and then the
+  closing is CLBD. A statement with neither may still close booked, on CLBD (issue 10 reports
+  Deutsche Bank and ING statements holding only CLBD and CLAV); else it takes OPAV and CLAV
+  (some banks report only available balances, and their lines add up to them); else its
+  interim booked balance ITBD closes it. Without an opening balance the statement is read with
+  none (opening_balance and opening_date None) rather than refused: its lines are reconciled,
+  and the service raises a balance break saying the bank gave no opening. A booked opening
+  without CLBD, or no closing balance at all, is `missing_balance`; two of the type used,
+  `duplicate_balance`. Balances are signed by CdtDbtInd (DBIT negative) and dated by
   Dt/Dt or the date of Dt/DtTm. A balance's Ccy is not compared with the account's: it is
   compared with the ledger's balance as a whole, where a mismatch shows as a balance break (and
   schema-valid files, the reference samples among them, carry test currencies there).
@@ -126,7 +131,6 @@ _STATEMENT = "/Document/BkToCstmrStmt"
 _BOOKED = "BOOK"
 _NOT_BOOKED = frozenset({"PDNG", "INFO", "FUTR"})
 _NOT_A_REFERENCE = "NOTPROVIDED"
-_BOOKED_BALANCES = ("OPBD", "PRCD", "CLBD")
 _INDICATORS = frozenset({"CRDT", "DBIT"})
 
 
@@ -300,9 +304,11 @@ class _Reader:
         document = self.document
         problems_before = len(self.problems)
         statement_id = self.required(element, "Id", xpath)
-        account = document.text(element, "Acct/Id/IBAN") or document.text(
-            element, "Acct/Id/Othr/Id"
+        account_path = next(
+            (path for path in ("Acct/Id/IBAN", "Acct/Id/Othr/Id") if document.text(element, path)),
+            None,
         )
+        account = document.text(element, account_path) if account_path else None
         if not account:
             reason = "the account's Acct/Id/IBAN or Acct/Id/Othr/Id is required"
             self.bad("missing_field", reason, document.find(element, "Acct"), f"{xpath}/Acct/Id")
@@ -314,7 +320,8 @@ class _Reader:
             self.bad("invalid_currency", reason, element, f"{xpath}/Acct/Ccy")
             currency = None
         elif currency is None:
-            currency = opening.currency if opening is not None else None
+            balance = opening or closing
+            currency = balance.currency if balance is not None else None
         lines: list[StatementLine] = []
         for index, entry in enumerate(document.findall(element, "Ntry"), start=1):
             lines.extend(self.entry_lines(entry, f"{xpath}/Ntry[{index}]", currency))
@@ -323,7 +330,7 @@ class _Reader:
             or statement_id is None
             or not account
             or currency is None
-            or opening is None
+            or account_path is None
             or closing is None
         ):
             return None
@@ -332,14 +339,17 @@ class _Reader:
             format=StatementFormat.CAMT053,
             account=account,
             currency=currency,
-            opening_balance=opening.amount,
-            opening_date=opening.date,
+            opening_balance=opening.amount if opening is not None else None,
+            opening_date=opening.date if opening is not None else None,
             closing_balance=closing.amount,
             closing_date=closing.date,
             lines=tuple(lines),
             source=document.source(element, xpath),
             created_at=created_at,
             sequence=sequence,
+            account_source=document.source(
+                document.find(element, account_path), f"{xpath}/{account_path}"
+            ),
         )
 
     def balances(
@@ -350,27 +360,25 @@ class _Reader:
             code = self.document.text(element, "Tp/CdOrPrtry/Cd")
             if code:
                 by_code.setdefault(code, []).append((element, f"{xpath}/Bal[{index}]"))
-        opening_codes: tuple[str, ...]
-        booked = any(code in by_code for code in _BOOKED_BALANCES)
-        if booked:
-            opening_codes, closing_code = ("OPBD", "PRCD"), "CLBD"
+        opening_code: str | None = next((c for c in ("OPBD", "PRCD") if c in by_code), None)
+        if opening_code is not None:
+            closing_code = "CLBD"  # a booked opening closes booked: the lines lead to it
+        elif "CLBD" in by_code:
+            closing_code = "CLBD"
+        elif "CLAV" in by_code or "OPAV" in by_code:
+            opening_code = "OPAV" if "OPAV" in by_code else None
+            closing_code = "CLAV"
         else:
-            opening_codes, closing_code = ("OPAV",), "CLAV"
-        opening_code = next((code for code in opening_codes if code in by_code), None)
-        if opening_code is None:
-            reason = (
-                "no opening balance: a statement with booked balances needs OPBD or PRCD"
-                if booked
-                else "no opening balance: the statement holds no OPBD, PRCD or OPAV"
-            )
-            self.bad("missing_balance", reason, statement, f"{xpath}/Bal")
+            closing_code = "ITBD"
         if closing_code not in by_code:
             reason = (
-                "no closing balance: a statement with booked balances needs CLBD"
-                if booked
-                else "no closing balance: the statement holds no CLBD or CLAV"
+                "no closing balance: a statement opening booked (OPBD, PRCD) needs CLBD"
+                if opening_code in {"OPBD", "PRCD"}
+                else "no closing balance: the statement holds no CLBD, CLAV or ITBD"
             )
             self.bad("missing_balance", reason, statement, f"{xpath}/Bal")
+        # No opening at all (a bank sending only closing balances) is no problem here: the
+        # statement's lines are still reconciled, and the service reports the missing opening.
         opening = self.balance(by_code, opening_code) if opening_code else None
         closing = self.balance(by_code, closing_code)
         return opening, closing

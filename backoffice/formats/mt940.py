@@ -209,7 +209,8 @@ def _statement(message: FinMessage, file: str) -> Statement | list[Problem]:
         return found[0]
 
     reference = _reference(one("20"), bad)
-    account = _account(one("25", "25P"), bad)
+    account_field = one("25", "25P")
+    account = _account(account_field, bad)
     number = _statement_number(one("28C", "28"), bad)
     opening = _balance(one("60F", "60M"), bad)
     closing = _balance(one("62F", "62M"), bad)
@@ -239,6 +240,9 @@ def _statement(message: FinMessage, file: str) -> Statement | list[Problem]:
         lines=tuple(lines),
         source=Source(file, message.line),
         sequence=number,
+        account_source=Source(file, account_field.line, account_field.label)
+        if account_field is not None
+        else None,
     )
 
 

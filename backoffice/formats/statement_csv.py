@@ -487,6 +487,7 @@ class _Group:
                 for line in self.lines
             ),
             source=Source(file, self.first_line),
+            account_source=_at(account, self.mapping.account),
         )
 
 

@@ -37,7 +37,9 @@ __all__ = [
     "unsupported_document",
 ]
 
-_NAMESPACED = re.compile(r"\{[^}]*\}")
+# A "{namespace}" before a name: a URI, so it holds a ':' ("{urn:iso:...}Ntry"), which a
+# pattern's quantifier ("[A-Z]{6,6}") never does; those must reach the reason as written.
+_NAMESPACED = re.compile(r"\{[^{}:]*:[^{}]*\}")
 
 
 class NestingTooDeep(Exception):

@@ -48,22 +48,27 @@ class Statement:
     """A bank statement: one account, one currency, opening and closing balances.
 
     `statement_id` is the bank's own identifier of the statement (camt.053 Stmt/Id, MT940
-    :20:+:28C:); `account` is the IBAN, account number or other id as the bank gives it. The
-    balances are signed plain decimal strings (credit positive), with their dates.
+    :20:+:28C:), which banks do not keep unique (Rabobank repeats one :20: through a file);
+    `sequence` its number where the bank gives one (camt.053 ElctrncSeqNb or LglSeqNb, MT940
+    :28C:). `account` is the IBAN, account number or other id as the bank writes it, read at
+    `account_source`. The balances are signed plain decimal strings (credit positive), with
+    their dates; the opening balance and its date are None when the bank gave none (a camt.053
+    holding only closing balances): the statement is still imported, its lines reconciled.
     """
 
     statement_id: str
     format: StatementFormat
     account: str
     currency: str
-    opening_balance: str
-    opening_date: dt.date
+    opening_balance: str | None
+    opening_date: dt.date | None
     closing_balance: str
     closing_date: dt.date
     lines: tuple[StatementLine, ...]
     source: Source
     created_at: dt.datetime | None = None
     sequence: str | None = None  # electronic sequence / statement number, where given
+    account_source: Source | None = None  # where the account was read (:25:, <Acct>)
 
 
 @dataclass(frozen=True, slots=True)

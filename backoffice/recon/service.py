@@ -2,10 +2,13 @@
 
 Statements: a statement names its account (IBAN, account number); the ledger account whose
 `external_account` equals it (and whose asset is the statement's currency) is the one
-reconciled. A statement is stored once: the same (account, statement id) again with the same
-content is `existing`; with other content it is refused. Its opening balance must equal the
-previous statement's closing balance for the account, and opening + lines must equal closing:
-otherwise a `balance_difference` break is raised.
+reconciled (README, "Account identification"). A statement is stored once, known by its
+identity (README, "Statement identity"): account, currency, statement number (the sequence,
+else the statement id), dates and opening balance; the same identity again with the same
+content is `existing`, with other content `statement_changed`. Its opening balance must equal
+the previous statement's closing balance for the account, and opening + lines must equal
+closing: otherwise a `balance_difference` break is raised; a statement the bank gave no
+opening balance raises one saying so.
 
 Books: the postings of the reconciled account (debit-positive: money into a nostro is a debit,
 so the signs agree with the statement's), each with its entry's reference (else its key) and
@@ -49,12 +52,15 @@ from backoffice.recon.model import (
     MatchingRules,
     Statement,
 )
+from backoffice.refdata.model import currency_minor_units
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
 
 postings_per_entry = 1000  # a posting's item id is entry id x this + line
 neighbours_max = 50  # same-day statements looked at to find a statement's neighbours
+accounts_named_max = 5  # ledger accounts named in an `ambiguous_account` problem
+statement_id_chars_max = 80  # the columns statements.statement_id and statements.sequence
 
 
 def now_us() -> int:
@@ -69,28 +75,58 @@ class ImportResult:
     balance_breaks: list[str] = field(default_factory=list)
 
 
+def account_part(written: str) -> str | None:
+    """The account number in an account written "X/Y", or None when it is not so written:
+    the part before the slash when the part after is an ISO currency ("0123456789/EUR"), else
+    the part after it ("COBADEFFXXX/DE89370400440532013000", "50010517/0123456789")."""
+    before, slash, after = (part.strip() for part in written.partition("/"))
+    if not slash or not before or not after:
+        return None
+    is_currency = len(after) == 3 and after.isupper() and currency_minor_units(after) is not None
+    return before if is_currency else after
+
+
 def _account_for(connection: sa.Connection, statement: Statement) -> tuple[int, int]:
-    """(ledger account id, currency scale) of the account the statement names."""
+    """(ledger account id, currency scale) of the account the statement names: the ledger
+    account in its currency whose external_account is the account as written, else its
+    account part (README, "Account identification"). Two such accounts are ambiguous."""
     a, s = schema.accounts, schema.assets
-    row = connection.execute(
-        sa.select(a.c.id, a.c.code, s.c.code.label("asset"), s.c.scale)
-        .join(s, s.c.id == a.c.asset_id)
-        .where(a.c.external_account == statement.account, s.c.code == statement.currency)
-    ).first()
-    if row is None:
-        raise ProblemError(
-            Problem(
-                "unknown_account",
-                f"statement {statement.statement_id!r}: no ledger account has external_account "
-                f"{statement.account!r} in {statement.currency}",
-                statement.source,
+    where = statement.account_source or statement.source
+    written = statement.account.strip()
+    part = account_part(written)
+    for candidate in (written, part):
+        if candidate is None:
+            continue
+        rows = connection.execute(
+            sa.select(a.c.id, a.c.code, s.c.scale)
+            .join(s, s.c.id == a.c.asset_id)
+            .where(a.c.external_account == candidate, s.c.code == statement.currency)
+            .order_by(a.c.code)
+            .limit(accounts_named_max)
+        ).all()
+        if len(rows) == 1:
+            return int(rows[0].id), int(rows[0].scale)
+        if rows:
+            codes = ", ".join(row.code for row in rows)
+            reason = (
+                f"statement {statement.statement_id!r}: account {written!r} in "
+                f"{statement.currency} could be any of the ledger accounts {codes} "
+                f"(external_account {candidate!r}): give only one of them that external_account"
             )
+            raise ProblemError(Problem("ambiguous_account", reason, where))
+    tried = f"{written!r}" + (f" or its account part {part!r}" if part else "")
+    raise ProblemError(
+        Problem(
+            "unknown_account",
+            f"statement {statement.statement_id!r}: no ledger account has external_account "
+            f"{tried} in {statement.currency}",
+            where,
         )
-    return int(row.id), int(row.scale)
+    )
 
 
 def _amount(text: str, scale: int, where: Source) -> int:
-    parsed = parse_amount(text, scale)
+    parsed = parse_amount(text, scale, trailing_zeros=True)
     if isinstance(parsed, Problem):
         raise ProblemError(Problem(parsed.code, f"amount {text!r}: {parsed.reason}", where))
     return parsed
@@ -99,7 +135,8 @@ def _amount(text: str, scale: int, where: Source) -> int:
 def _statement_hash(statement: Statement) -> str:
     body = [
         statement.statement_id, statement.account, statement.currency,
-        statement.opening_balance, statement.opening_date.isoformat(),
+        statement.opening_balance,
+        statement.opening_date.isoformat() if statement.opening_date else None,
         statement.closing_balance, statement.closing_date.isoformat(),
         statement.format.value,
         [
@@ -111,6 +148,52 @@ def _statement_hash(statement: Statement) -> str:
     return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
 
+def _statement_identity(statement: Statement, opening_minor: int | None) -> str:
+    """What makes a statement of a ledger account the one it is: its currency, its number (the
+    sequence where the bank gives one, else its statement id), its dates and its opening
+    balance. Not the statement id alone: Rabobank repeats one :20: through a file. The
+    account is the ledger account it is stored under, however the bank wrote it."""
+    body = [
+        statement.currency, statement.sequence or statement.statement_id,
+        statement.opening_date.isoformat() if statement.opening_date else None,
+        statement.closing_date.isoformat(), opening_minor,
+    ]  # fmt: skip
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+
+def _check_numbering(statement: Statement) -> None:
+    """The statement id and number fit their columns (a camt.053 of .05 to .07, read without
+    a schema, bounds neither)."""
+    for what, value in (("id", statement.statement_id), ("number", statement.sequence)):
+        if value is not None and len(value) > statement_id_chars_max:
+            reason = (
+                f"statement {what} {value[:40]!r}... of {len(value)} characters: at most "
+                f"{statement_id_chars_max}"
+            )
+            raise ProblemError(Problem("invalid_field", reason, statement.source))
+
+
+def _stored_statement(
+    connection: sa.Connection, account_id: int, statement: Statement, identity: str
+) -> Any:
+    """The ledger account's stored statement of this identity, or None. One stored before
+    migration 0005 has no identity: it is the same when its statement id and days are."""
+    st = schema.statements
+    before_identities = sa.and_(
+        st.c.identity_hash.is_(None),
+        st.c.statement_id == statement.statement_id,
+        st.c.closing_date == statement.closing_date,
+        st.c.opening_date.is_not_distinct_from(statement.opening_date),
+    )
+    return connection.execute(
+        sa.select(st.c.id, st.c.body_hash)
+        .where(st.c.account_id == account_id)
+        .where(sa.or_(st.c.identity_hash == identity, before_identities))
+        .order_by(st.c.id)
+        .limit(1)
+    ).first()
+
+
 def import_statements(
     store: Store, statements: Sequence[Statement], *, source_file: str, actor: str
 ) -> ImportResult:
@@ -120,26 +203,30 @@ def import_statements(
     with store.write() as connection:
         LedgerRepository(connection).lock_head()
         for statement in statements:
+            _check_numbering(statement)
             account_id, scale = _account_for(connection, statement)
             body_hash = _statement_hash(statement)
-            stored = connection.execute(
-                sa.select(st.c.id, st.c.body_hash).where(
-                    st.c.account == statement.account, st.c.statement_id == statement.statement_id
-                )
-            ).first()
+            opening = (
+                _amount(statement.opening_balance, scale, statement.source)
+                if statement.opening_balance is not None
+                else None
+            )
+            identity = _statement_identity(statement, opening)
+            stored = _stored_statement(connection, account_id, statement, identity)
             if stored is not None:
                 if stored.body_hash != body_hash:
                     raise ProblemError(
                         Problem(
                             "statement_changed",
-                            f"statement {statement.statement_id!r} of {statement.account} was "
-                            "imported before with other contents",
+                            f"statement {statement.statement_id!r} of {statement.account} "
+                            f"(number {statement.sequence or statement.statement_id!r}, "
+                            f"closing {statement.closing_date.isoformat()}) was imported "
+                            "before with other contents",
                             statement.source,
                         )
                     )
                 result.existing += 1
                 continue
-            opening = _amount(statement.opening_balance, scale, statement.source)
             closing = _amount(statement.closing_balance, scale, statement.source)
             amounts = [_amount(line.amount, scale, line.source) for line in statement.lines]
             imported_at = now_us()
@@ -158,6 +245,8 @@ def import_statements(
                     body_hash=body_hash,
                     source_file=source_file,
                     imported_at_us=imported_at,
+                    sequence=statement.sequence,
+                    identity_hash=identity,
                 )
                 .returning(st.c.id)
             ).scalar_one()
@@ -199,26 +288,33 @@ def import_statements(
     return result
 
 
-def _check_balances(
-    connection: sa.Connection, row_id: int, account_id: int, scale: int, actor: str
-) -> list[str]:
-    """Balance breaks of a newly stored statement: its opening against the closing of the
-    statement before it (`BAL-{row}-1`), its lines against its own balances (`BAL-{row}-2`),
-    and the opening of the statement after it against its closing: statements may arrive
-    out of order. A continuity break that the statement now in between explains closes."""
+def _lines_total(connection: sa.Connection, row_id: int) -> int:
+    sl = schema.statement_lines
+    return int(
+        connection.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(sl.c.amount_minor), 0)).where(
+                sl.c.statement_row == row_id
+            )
+        ).scalar_one()
+    )
+
+
+def _neighbours(connection: sa.Connection, this: Any) -> tuple[Any, Any]:
+    """The account's statements just before and just after `this` one, or None. A statement
+    without an opening balance is placed by its closing date alone."""
     st = schema.statements
-    this = connection.execute(sa.select(st).where(st.c.id == row_id)).one()
-    lines_total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(schema.statement_lines.c.amount_minor), 0)).where(
-            schema.statement_lines.c.statement_row == row_id
-        )
-    ).scalar_one()
-    others = st.c.account_id == account_id, st.c.id != row_id
+    others = st.c.account_id == this.account_id, st.c.id != this.id
+    has_opening = this.opening_date is not None
     # Statements of one day may come in any order: on the same date, a candidate whose
     # balance carries on from this statement's comes after it, not before (and vice versa).
+    ends_before = (
+        st.c.closing_date <= this.opening_date
+        if has_opening
+        else st.c.closing_date < this.closing_date
+    )
     before = connection.execute(
         sa.select(st)
-        .where(*others, st.c.closing_date <= this.opening_date)
+        .where(*others, ends_before)
         .order_by(st.c.closing_date.desc(), st.c.id.desc())
         .limit(neighbours_max)
     ).all()
@@ -227,16 +323,21 @@ def _check_balances(
             c
             for c in before
             if not (
-                c.opening_date >= this.closing_date
+                c.opening_date is not None
+                and c.opening_date >= this.closing_date
                 and c.opening_balance_minor == this.closing_balance_minor
             )
         ),
         None,
     )
+    starts_after = sa.or_(
+        st.c.opening_date >= this.closing_date,
+        sa.and_(st.c.opening_date.is_(None), st.c.closing_date > this.closing_date),
+    )
     after = connection.execute(
         sa.select(st)
-        .where(*others, st.c.opening_date >= this.closing_date)
-        .order_by(st.c.opening_date, st.c.id)
+        .where(*others, starts_after)
+        .order_by(sa.func.coalesce(st.c.opening_date, st.c.closing_date), st.c.id)
         .limit(neighbours_max)
     ).all()
     following = next(
@@ -244,12 +345,27 @@ def _check_balances(
             c
             for c in after
             if not (
-                c.closing_date <= this.opening_date
+                has_opening
+                and c.closing_date <= this.opening_date
                 and c.closing_balance_minor == this.opening_balance_minor
             )
         ),
         None,
     )
+    return previous, following
+
+
+def _check_balances(
+    connection: sa.Connection, row_id: int, account_id: int, scale: int, actor: str
+) -> list[str]:
+    """Balance breaks of a newly stored statement: its opening against the closing of the
+    statement before it (`BAL-{row}-1`), its lines against its own balances (`BAL-{row}-2`),
+    and the opening of the statement after it against its closing: statements may arrive
+    out of order. A continuity break that the statement now in between explains closes. A
+    statement the bank gave no opening balance has its one break `BAL-{row}-1` saying so."""
+    st = schema.statements
+    this = connection.execute(sa.select(st).where(st.c.id == row_id)).one()
+    previous, following = _neighbours(connection, this)
     opened: list[str] = []
 
     def money(minor: int) -> str:
@@ -257,6 +373,10 @@ def _check_balances(
 
     def check(later: Any, earlier: Any) -> None:
         break_id = f"BAL-{later.id}-1"
+        if later.opening_balance_minor is None:
+            _no_opening_break(connection, later, earlier, scale, actor)
+            opened.append(break_id)
+            return
         difference = later.opening_balance_minor - earlier.closing_balance_minor
         if difference == 0:
             known = connection.execute(
@@ -276,11 +396,15 @@ def _check_balances(
         )  # fmt: skip
         opened.append(break_id)
 
-    if previous is not None:
+    if previous is not None or this.opening_balance_minor is None:
         check(this, previous)
     if following is not None and (previous is None or following.id != previous.id):
         check(following, this)
-    difference = this.closing_balance_minor - this.opening_balance_minor - lines_total
+    if this.opening_balance_minor is None:
+        return opened
+    difference = (
+        this.closing_balance_minor - this.opening_balance_minor - _lines_total(connection, row_id)
+    )
     if difference:
         break_id = f"BAL-{row_id}-2"
         _open_break(
@@ -291,6 +415,31 @@ def _check_balances(
         )  # fmt: skip
         opened.append(break_id)
     return opened
+
+
+def _no_opening_break(
+    connection: sa.Connection, later: Any, earlier: Any, scale: int, actor: str
+) -> None:
+    """`BAL-{row}-1` of a statement the bank gave no opening balance: neither its continuity
+    nor its lines can be checked, so it stays open for a person. Its amount is what the lines
+    leave unexplained: the opening they imply (closing less the lines) less the closing of
+    the statement before it, where there is one."""
+    implied = later.closing_balance_minor - _lines_total(connection, later.id)
+    difference = implied - (earlier.closing_balance_minor if earlier is not None else 0)
+    compared = (
+        f"the closing of {earlier.statement_id} before it is "
+        f"{format_amount(earlier.closing_balance_minor, scale)}"
+        if earlier is not None
+        else "no statement before it to compare"
+    )
+    _open_break(
+        connection, f"BAL-{later.id}-1", BreakType.BALANCE_DIFFERENCE, later.account_id,
+        "statement", None, difference, later.closing_date, later.statement_id,
+        later.closing_date, actor,
+        f"statement {later.statement_id} gave no opening balance: its closing "
+        f"{format_amount(later.closing_balance_minor, scale)} less its lines implies "
+        f"{format_amount(implied, scale)}; {compared}",
+    )  # fmt: skip
 
 
 def _open_break(
@@ -1098,7 +1247,11 @@ def list_statements(store: Store) -> list[dict[str, Any]]:
             "account": row.account,
             "format": row.format,
             "currency": row.currency,
-            "opening_balance": format_amount(row.opening_balance_minor, scales[row.account_id]),
+            "opening_balance": (
+                format_amount(row.opening_balance_minor, scales[row.account_id])
+                if row.opening_balance_minor is not None
+                else None
+            ),
             "closing_balance": format_amount(row.closing_balance_minor, scales[row.account_id]),
             "lines": [
                 {

@@ -441,7 +441,9 @@ def _settle(
     if advice.settled_quantity is None:
         quantity = remaining_quantity
     else:
-        parsed = parse_amount(advice.settled_quantity, obligation.quantity_scale)
+        parsed = parse_amount(
+            advice.settled_quantity, obligation.quantity_scale, trailing_zeros=True
+        )
         if isinstance(parsed, Problem) or parsed <= 0:
             raise _Refused(
                 [
@@ -476,7 +478,7 @@ def _settle(
                     )
                 ]
             )
-        amount = parse_amount(advice.settled_amount, obligation.currency_scale)
+        amount = parse_amount(advice.settled_amount, obligation.currency_scale, trailing_zeros=True)
         if isinstance(amount, Problem):
             raise _Refused([Problem("invalid_amount", f"settled amount: {amount.reason}", where)])
         cash = amount if obligation.cash_minor >= 0 else -amount

@@ -297,13 +297,17 @@ statements = sa.Table(
     sa.Column("account", sa.String(64), nullable=False),
     sa.Column("account_id", Id, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("opening_balance_minor", sa.BigInteger, nullable=False),
-    sa.Column("opening_date", sa.Date, nullable=False),
+    sa.Column("opening_balance_minor", sa.BigInteger),  # null: the bank gave no opening
+    sa.Column("opening_date", sa.Date),
     sa.Column("closing_balance_minor", sa.BigInteger, nullable=False),
     sa.Column("closing_date", sa.Date, nullable=False),
     sa.Column("body_hash", sa.String(64), nullable=False),
     sa.Column("source_file", sa.Text, nullable=False),
     sa.Column("imported_at_us", sa.BigInteger, nullable=False),
+    sa.Column("sequence", sa.String(80)),  # the bank's statement number, where it gave one
+    # Unique per ledger account: a statement is known by it, not by its statement_id, which banks
+    # reuse. Null for statements stored before migration 0005.
+    sa.Column("identity_hash", sa.String(64)),
 )
 
 statement_lines = sa.Table(
