@@ -118,7 +118,7 @@ def test_a_crash_between_storing_the_repaired_message_and_resolving_its_item_lea
         raise RuntimeError("power cut after the trade was stored")
 
     with monkeypatch.context() as patched:
-        patched.setattr("backoffice.trades.resubmission.mark_resolved", power_cut)
+        patched.setattr("backoffice.trades.resubmission_service.mark_resolved", power_cut)
         crashed = cli("trades", "resubmit", str(item.id), str(repaired))
     assert crashed.status != 0
     # Neither the trade nor the resolution: the item can simply be resubmitted again.

@@ -203,7 +203,7 @@ def trades_resubmit(
     repaired message goes through."""
     from backoffice.store.engine import Store
     from backoffice.trades import post_trade_service as post_trade
-    from backoffice.trades.resubmission import Resubmission, resubmit
+    from backoffice.trades.resubmission_service import Resubmission, resubmit
     from backoffice.trades.service import import_executions, quarantine_item
 
     context = cli_context(ctx)
