@@ -491,7 +491,10 @@ def test_an_approved_correction_is_reversed_like_any_ledger_entry(books: Store) 
     number = propose_fee(books, fee_break(books))
     key = decide_correction(books, number, approve=True, actor="bob")
     assert key is not None
-    reversal = EntryRequest(key=f"{key}/reversal", effective_date=None, reverse=key)
+    # The reversal's own key is the user's (recon: keys are reserved), its target the correction.
+    reversal = EntryRequest(
+        key=f"undo/{key.removeprefix('recon:')}", effective_date=None, reverse=key
+    )
     (result,) = post_entries(books, [reversal], actor="carol").results
     assert result.outcome is EntryOutcome.CREATED, result.problems
     bank = stored_balances(books)[NOSTRO]
