@@ -414,3 +414,34 @@ def test_a_run_for_the_bank_account_alone_reports_no_position_breaks_of_the_cust
     ran = run(cli, MONDAY, "--account", NOSTRO)
     assert fee in ran["breaks"]
     assert [row for row in ran["breaks"] if row["account"] != NOSTRO] == []
+
+
+def test_a_payment_posted_twice_that_the_bank_shows_once_is_one_duplicate_until_reversed(
+    books: Store, cli: Cli, tmp_path: Path
+) -> None:
+    # The same receipt posted by two clerks under their own idempotency keys.
+    for key in ("receipt-E2E-9", "receipt-E2E-9-again"):
+        request = EntryRequest(
+            key=key,
+            effective_date=MONDAY,
+            description="receipt from ACME",
+            reference="E2E-9",
+            postings=(
+                PostingRequest(NOSTRO, "400.00"),
+                PostingRequest(CLIENT_OPEN[USD], "-400.00"),
+            ),
+        )
+        (result,) = post_entries(books, [request], actor="test").results
+        assert result.outcome is EntryOutcome.CREATED, result.problems
+    monday = camt053(tmp_path / "monday.xml", "STMT-1", "0.00", "400.00", entry("400.00", "E2E-9"))
+    ok(cli("recon", "import", str(monday)))
+    ran = run(cli, MONDAY)
+    assert ran["matched"] == 1
+    (found,) = ran["breaks"]
+    assert (found["type"], found["amount"], found["reference"]) == ("duplicate", "400.00", "E2E-9")
+    listed = breaks_by_id(cli)[found["break_id"]]
+    assert listed["other_entry"] == "receipt-E2E-9"
+    assert "'receipt-E2E-9-again' repeats entry 'receipt-E2E-9'" in listed["history"][0]["text"]
+    ok(cli("ledger", "reverse", "receipt-E2E-9-again", "--key", "receipt-E2E-9-again/undo"))
+    assert next_day_breaks(cli, tmp_path, "400.00") == []
+    assert breaks_by_id(cli)[found["break_id"]]["status"] == "resolved"
