@@ -462,13 +462,14 @@ def test_the_proposer_of_a_correction_cannot_approve_it(books: Store) -> None:
 
 def test_the_database_refuses_a_correction_approved_by_its_proposer(books: Store) -> None:
     number = propose_fee(books, fee_break(books))
-    corrections = schema.corrections
-    with pytest.raises(sa.exc.IntegrityError), books.write() as connection:
+    decisions = schema.correction_decisions
+    with pytest.raises(sa.exc.IntegrityError, match="proposer"), books.write() as connection:
         connection.execute(
-            sa.update(corrections)
-            .where(corrections.c.id == number)
-            .values(status="approved", approved_by="alice")
+            sa.insert(decisions).values(
+                correction_id=number, decision="approved", decided_by="alice", decided_at_us=1
+            )
         )
+    assert count_rows(books, decisions) == 0
 
 
 def test_an_approved_correction_is_a_ledger_entry_linked_to_its_break(books: Store) -> None:

@@ -1052,7 +1052,6 @@ def propose_correction(
                 proposed_at_us=now_us(),
                 postings_json=orjson.dumps([[a, amount] for a, amount in postings]).decode(),
                 description=description,
-                status="proposed",
             )
             .returning(schema.corrections.c.id)
         ).scalar_one()
@@ -1069,15 +1068,21 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
     agree with the statement for them: its postings to the reconciled account plus the book
     items must sum to the statement items. They are then matched together (rule
     `correction`), so the break is not found again."""
-    c = schema.corrections
+    c, d = schema.corrections, schema.correction_decisions
     with store.write() as connection:
         LedgerRepository(connection).lock_head()
-        row = connection.execute(sa.select(c).where(c.c.id == correction_id)).first()
+        row = connection.execute(
+            sa.select(c, d.c.decision)
+            .outerjoin(d, d.c.correction_id == c.c.id)
+            .where(c.c.id == correction_id)
+        ).first()
         if row is None:
             raise ProblemError(Problem("unknown_correction", f"no correction {correction_id}"))
-        if row.status != "proposed":
+        if row.decision is not None:
             raise ProblemError(
-                Problem("correction_decided", f"correction {correction_id} is already {row.status}")
+                Problem(
+                    "correction_decided", f"correction {correction_id} is already {row.decision}"
+                )
             )
         if row.proposed_by == actor:
             raise ProblemError(
@@ -1098,10 +1103,11 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
         at = now_us()
         if not approve:
             connection.execute(
-                sa.update(c)
-                .where(c.c.id == correction_id)
-                .values(status="rejected", approved_by=actor, decided_at_us=at)
-            )
+                sa.insert(d).values(
+                    correction_id=correction_id, decision="rejected", decided_by=actor,
+                    decided_at_us=at,
+                )
+            )  # fmt: skip
             _event(connection, row.break_id, actor, "rejected", f"correction {correction_id}")
             return None
         key = f"recon:correction/{correction_id}"
@@ -1127,10 +1133,11 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
             raise ProblemError(*result.problems)
         _match_correction(connection, found, key, actor, at)
         connection.execute(
-            sa.update(c)
-            .where(c.c.id == correction_id)
-            .values(status="approved", approved_by=actor, decided_at_us=at, entry_key=key)
-        )
+            sa.insert(d).values(
+                correction_id=correction_id, decision="approved", decided_by=actor,
+                decided_at_us=at, entry_key=key,
+            )
+        )  # fmt: skip
         _resolve(
             connection,
             row.break_id,
