@@ -718,7 +718,7 @@ def _with_reversals(
     left = books.filter(
         ~pl.col("id").is_in(pairs.filter(pl.col("side") == "books")["id"].implode())
     )
-    _, reversals = _reversed_pairs(connection, left)
+    reversals = _reversed_pairs(connection, left)
     if reversals.height == 0:
         return pairs, found, set()
     first = int(pairs["match"].max()) + 1 if pairs.height else 0  # type: ignore[arg-type]
@@ -738,10 +738,8 @@ def _with_reversals(
     return pairs, found, set(reversals["id"].to_list())
 
 
-def _reversed_pairs(
-    connection: sa.Connection, books: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(book items left to match, matches (match, side, id, rule) of the rest): an unmatched
+def _reversed_pairs(connection: sa.Connection, books: pl.DataFrame) -> pl.DataFrame:
+    """Matches (match, side, id, rule) among unmatched book items: an unmatched
     entry and its unmatched reversal moved no money at the bank, so their postings to an
     account are matched with each other (rule `reversal`) when they net to zero there. This
     is how reversing a duplicate entry closes its `duplicate` break."""
@@ -749,7 +747,7 @@ def _reversed_pairs(
         schema={"match": pl.Int64, "side": pl.String, "id": pl.Int64, "rule": pl.String}
     )
     if books.height == 0:
-        return books, empty
+        return empty
     je = schema.journal_entries
     entry_ids = sorted({int(i) // postings_per_entry for i in books["id"].to_list()})
     links = [
@@ -762,7 +760,7 @@ def _reversed_pairs(
         )
     ]
     if not links:
-        return books, empty
+        return empty
     group_of = pl.DataFrame(
         [(entry, group) for group, pair in enumerate(links) for entry in pair],
         schema={"entry": pl.Int64, "group": pl.Int64},
@@ -778,13 +776,12 @@ def _reversed_pairs(
         .select("group", "account")
     )
     taken = candidates.join(complete, on=["group", "account"]).sort("id")
-    matches = taken.select(
+    return taken.select(
         pl.struct("group", "account").rank("dense").cast(pl.Int64).alias("match") - 1,
         pl.lit("books").alias("side"),
         "id",
         pl.lit(MatchRule.REVERSAL.value).alias("rule"),
     )
-    return books.filter(~pl.col("id").is_in(taken["id"].implode())), matches
 
 
 def _repeats(connection: sa.Connection, found: pl.DataFrame) -> dict[int, str]:
