@@ -430,3 +430,34 @@ def test_an_mt535_saying_it_holds_positions_and_listing_none_is_quarantined_in_o
     assert line.startswith(f"quarantined: {silent}, line 11, field ':17B::ACTI': no_holdings: ")
     (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()
     assert [p["code"] for p in quarantined["problems"]] == ["no_holdings"]
+
+
+def test_a_payment_posted_twice_that_the_bank_shows_once_is_one_duplicate_until_reversed(
+    books: Store, cli: Cli, tmp_path: Path
+) -> None:
+    # The same receipt posted by two clerks under their own idempotency keys.
+    for key in ("receipt-E2E-9", "receipt-E2E-9-again"):
+        request = EntryRequest(
+            key=key,
+            effective_date=MONDAY,
+            description="receipt from ACME",
+            reference="E2E-9",
+            postings=(
+                PostingRequest(NOSTRO, "400.00"),
+                PostingRequest(CLIENT_OPEN[USD], "-400.00"),
+            ),
+        )
+        (result,) = post_entries(books, [request], actor="test").results
+        assert result.outcome is EntryOutcome.CREATED, result.problems
+    monday = camt053(tmp_path / "monday.xml", "STMT-1", "0.00", "400.00", entry("400.00", "E2E-9"))
+    ok(cli("recon", "import", str(monday)))
+    ran = run(cli, MONDAY)
+    assert ran["matched"] == 1
+    (found,) = ran["breaks"]
+    assert (found["type"], found["amount"], found["reference"]) == ("duplicate", "400.00", "E2E-9")
+    listed = breaks_by_id(cli)[found["break_id"]]
+    assert listed["other_entry"] == "receipt-E2E-9"
+    assert "'receipt-E2E-9-again' repeats entry 'receipt-E2E-9'" in listed["history"][0]["text"]
+    ok(cli("ledger", "reverse", "receipt-E2E-9-again", "--key", "receipt-E2E-9-again/undo"))
+    assert next_day_breaks(cli, tmp_path, "400.00") == []
+    assert breaks_by_id(cli)[found["break_id"]]["status"] == "resolved"

@@ -214,6 +214,34 @@ def test_a_line_repeating_a_matched_line_is_a_duplicate() -> None:
     assert breaks(result) == {("statement", 2, "duplicate")}
 
 
+def test_a_posting_repeating_a_matched_posting_is_a_duplicate_naming_the_one_it_repeats() -> None:
+    # One payment on the statement, posted twice in the books.
+    result = matched(
+        [line(1, 25000, "E2E-7")], [posting(100, 25000, "E2E-7"), posting(101, 25000, "E2E-7")]
+    )
+    assert groups(result) == {((1,), (100,), "exact")}
+    found = classify(result).select("side", "id", "type", "other_id").rows()
+    assert found == [("books", 101, "duplicate", 100)]
+
+
+def test_postings_alike_but_for_their_amount_or_date_are_not_duplicates() -> None:
+    result = matched(
+        [line(1, 25000, "E2E-7")],
+        [posting(100, 25000, "E2E-7"), posting(101, 25001, "E2E-7", offset=5)],
+        MatchingRules(rules=(MatchRule.EXACT,)),
+    )
+    assert breaks(result) == {("books", 101, "missing_in_statement")}
+
+
+def test_two_alike_postings_the_statement_lacks_altogether_are_both_missing_in_it() -> None:
+    # Neither is matched: nothing says which one the bank should have shown.
+    result = matched([], [posting(100, 25000, "E2E-7"), posting(101, 25000, "E2E-7")])
+    assert breaks(result) == {
+        ("books", 100, "missing_in_statement"),
+        ("books", 101, "missing_in_statement"),
+    }
+
+
 def test_what_nothing_explains_is_missing_in_the_books_or_in_the_statement() -> None:
     result = matched([line(1, -500, "FEE-2026-11")], [posting(100, 2000, "E2E-3")])
     assert breaks(result) == {
@@ -291,11 +319,15 @@ def test_every_item_ends_matched_once_or_in_exactly_one_break(
     matched_books = result.pairs.filter(pl.col("side") == "books")["id"].to_list()
     line_breaks = found.filter(pl.col("side") == "statement")["id"].to_list()
     # A book item of an amount or date difference is reported once, with the line's break.
+    on_lines = found.filter(pl.col("side") == "statement")
     book_breaks = found.filter(pl.col("side") == "books")["id"].to_list() + [
-        item for item in found["other_id"].to_list() if item is not None
+        item for item in on_lines["other_id"].to_list() if item is not None
     ]
     assert sorted(matched_lines + line_breaks) == sorted(statement["id"].to_list())
     assert sorted(matched_books + book_breaks) == sorted(books["id"].to_list())
+    # A duplicate in the books repeats a book item that did match.
+    repeated = found.filter(pl.col("side") == "books")["other_id"].drop_nulls().to_list()
+    assert set(repeated) <= set(matched_books)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

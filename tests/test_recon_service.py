@@ -462,13 +462,14 @@ def test_the_proposer_of_a_correction_cannot_approve_it(books: Store) -> None:
 
 def test_the_database_refuses_a_correction_approved_by_its_proposer(books: Store) -> None:
     number = propose_fee(books, fee_break(books))
-    corrections = schema.corrections
-    with pytest.raises(sa.exc.IntegrityError), books.write() as connection:
+    decisions = schema.correction_decisions
+    with pytest.raises(sa.exc.IntegrityError, match="proposer"), books.write() as connection:
         connection.execute(
-            sa.update(corrections)
-            .where(corrections.c.id == number)
-            .values(status="approved", approved_by="alice")
+            sa.insert(decisions).values(
+                correction_id=number, decision="approved", decided_by="alice", decided_at_us=1
+            )
         )
+    assert count_rows(books, decisions) == 0
 
 
 def test_an_approved_correction_is_a_ledger_entry_linked_to_its_break(books: Store) -> None:
@@ -491,7 +492,10 @@ def test_an_approved_correction_is_reversed_like_any_ledger_entry(books: Store) 
     number = propose_fee(books, fee_break(books))
     key = decide_correction(books, number, approve=True, actor="bob")
     assert key is not None
-    reversal = EntryRequest(key=f"{key}/reversal", effective_date=None, reverse=key)
+    # The reversal's own key is the user's (recon: keys are reserved), its target the correction.
+    reversal = EntryRequest(
+        key=f"undo/{key.removeprefix('recon:')}", effective_date=None, reverse=key
+    )
     (result,) = post_entries(books, [reversal], actor="carol").results
     assert result.outcome is EntryOutcome.CREATED, result.problems
     bank = stored_balances(books)[NOSTRO]

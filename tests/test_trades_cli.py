@@ -106,6 +106,41 @@ def test_a_repaired_message_resubmitted_is_captured_and_its_item_resolved(
     assert cli("trades", "verify").status == 0
 
 
+def test_a_crash_between_storing_the_repaired_message_and_resolving_its_item_leaves_neither(
+    desk: Store, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = write_log(tmp_path / "day.log", [execution("E1", account="NOBODY")])
+    assert cli("trades", "import", str(log)).status == 1
+    (item,) = quarantined(desk)
+    repaired = write_log(tmp_path / "repaired.log", [execution("E1", account="C1")])
+
+    def power_cut(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("power cut after the trade was stored")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("backoffice.trades.resubmission_service.mark_resolved", power_cut)
+        crashed = cli("trades", "resubmit", str(item.id), str(repaired))
+    assert crashed.status != 0
+    # Neither the trade nor the resolution: the item can simply be resubmitted again.
+    assert cli("trades", "list", "--json").json() == []
+    assert not quarantined(desk, include_resolved=True)[0].resolved
+    assert cli("trades", "resubmit", str(item.id), str(repaired)).status == 0
+    assert [t["trade_id"] for t in cli("trades", "list", "--json").json()] == ["E1"]
+
+
+def test_a_resubmission_still_refused_leaves_no_second_quarantine_item(
+    desk: Store, cli: Cli, tmp_path: Path
+) -> None:
+    log = write_log(tmp_path / "day.log", [execution("E1", account="NOBODY")])
+    assert cli("trades", "import", str(log)).status == 1
+    (item,) = quarantined(desk)
+    still_bad = write_log(tmp_path / "still-bad.log", [execution("E1", account="NOBODY2")])
+    refused = cli("trades", "resubmit", str(item.id), str(still_bad))
+    assert refused.status == 1
+    assert "unknown_account" in refused.stderr  # the reason is still told
+    assert [i.id for i in quarantined(desk, include_resolved=True)] == [item.id]
+
+
 def test_resubmitting_a_file_that_does_not_hold_the_repaired_message_resolves_nothing(
     desk: Store, cli: Cli, tmp_path: Path
 ) -> None:

@@ -201,42 +201,47 @@ def trades_resubmit(
 ) -> None:
     """Re-submit a repaired message for a quarantined one; the item is resolved once the
     repaired message goes through."""
+    from backoffice.store.engine import Store
     from backoffice.trades import post_trade_service as post_trade
-    from backoffice.trades.service import import_executions, mark_resolved, quarantine_item
+    from backoffice.trades.resubmission_service import Resubmission, resubmit
+    from backoffice.trades.service import import_executions, quarantine_item
 
     context = cli_context(ctx)
     store = context.store()
     item = quarantine_item(store, item_id)
     if item.resolved:
         raise ProblemError(Problem("already_resolved", f"item {item_id} is already resolved"))
-    # The file must hold the repaired message and nothing else, and that message must now go
-    # through: anything else (an unrelated message, one already captured) resolves nothing.
-    if item.kind == "trades.allocate":
-        from backoffice.formats.allocations import read_allocations
 
-        result = post_trade.allocate(store, read_allocations(file), actor=context.actor)
-        received, applied, problems = result.received, result.done, result.problems
-    elif item.kind == "trades.affirm":
-        from backoffice.formats.affirmations import read_affirmations
+    def apply(through: Store) -> Resubmission:
+        # The file must hold the repaired message and nothing else, and that message must now
+        # go through: anything else (an unrelated message, one already captured) resolves
+        # nothing.
+        if item.kind == "trades.allocate":
+            from backoffice.formats.allocations import read_allocations
 
-        result = post_trade.affirm(store, read_affirmations(file), actor=context.actor)
-        received, applied, problems = result.received, result.done, result.problems
-    else:
-        summary = import_executions(store, read_executions(file), actor=context.actor)
-        received = summary.messages
+            done = post_trade.allocate(through, read_allocations(file), actor=context.actor)
+            return Resubmission(done.received, done.done, list(done.problems))
+        if item.kind == "trades.affirm":
+            from backoffice.formats.affirmations import read_affirmations
+
+            done = post_trade.affirm(through, read_affirmations(file), actor=context.actor)
+            return Resubmission(done.received, done.done, list(done.problems))
+        summary = import_executions(through, read_executions(file), actor=context.actor)
         applied = summary.captured + summary.cancelled
-        problems = summary.problems
-    if received != 1 or applied != 1:
-        _print_problems(problems)
+        return Resubmission(summary.messages, applied, list(summary.problems))
+
+    outcome = resubmit(store, item_id, apply, actor=context.actor, by=str(file))
+    if not outcome.resolved:
+        _print_problems(outcome.problems)
         raise ProblemError(
             Problem(
                 "resubmission_refused",
                 f"{file} must hold exactly the one repaired message, and it must go through "
-                f"now ({received} messages, {applied} applied); item {item_id} stays quarantined",
+                f"now ({outcome.received} messages, {outcome.applied} applied); item {item_id} "
+                "stays quarantined",
                 Source(str(file)),
             )
         )
-    mark_resolved(store, item_id, actor=context.actor, by=str(file))
     stderr.print(f"item {item_id} resolved: {file} went through")
 
 

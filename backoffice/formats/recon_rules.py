@@ -39,7 +39,9 @@ integer_keys = {
     "date_tolerance_days": tolerance_days_max,
     "group_window_days": group_window_days_max,
 }
-engine_rules = tuple(r for r in MatchRule if r not in (MatchRule.MANUAL, MatchRule.CORRECTION))
+engine_rules = tuple(
+    r for r in MatchRule if r not in (MatchRule.MANUAL, MatchRule.CORRECTION, MatchRule.REVERSAL)
+)
 
 
 def _rules(

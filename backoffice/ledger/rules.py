@@ -38,8 +38,13 @@ GENESIS_HASH = "0" * 64
 RESERVED_KEY_PREFIX = "expire/"
 # Keys the system's own services write under: the ledger's expiry voids, trade bookings
 # (whose reversal must go through a trade cancel, so that the books keep tying out to the
-# trades) and settlements (booked from the CSD's confirmations). A caller of `ledger post` may neither use nor target them.
-RESERVED_KEY_PREFIXES = (RESERVED_KEY_PREFIX, "trades:", "settlement:")
+# trades), settlements (booked from the CSD's confirmations) and reconciliation's approved
+# corrections (`recon:correction/{id}`: an entry posted there first would block the approval).
+# A caller of `ledger post` may use none of them.
+RESERVED_KEY_PREFIXES = (RESERVED_KEY_PREFIX, "trades:", "settlement:", "recon:")
+# Of those, the ones a caller may not reverse either: a correction is undone by `ledger
+# reverse`, as any ordinary entry.
+UNDONE_ELSEWHERE_PREFIXES = ("trades:", "settlement:")
 
 
 class LedgerAccount(NamedTuple):
@@ -101,7 +106,7 @@ def _shape_problems(request: EntryRequest, ledger_own: bool) -> list[Problem]:
             )
         )
     target = request.target_key
-    if target is not None and target.startswith(RESERVED_KEY_PREFIXES[1:]) and not ledger_own:
+    if target is not None and target.startswith(UNDONE_ELSEWHERE_PREFIXES) and not ledger_own:
         problems.append(
             Problem(
                 "reserved_key",

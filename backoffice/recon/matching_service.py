@@ -57,6 +57,7 @@ class Matched:
     books: pl.DataFrame
     lines: pl.DataFrame  # every statement line, one row per reference (for `classify`)
     rules: MatchingRules
+    postings: pl.DataFrame | None = None  # every book item, earlier matched ones too (ditto)
 
 
 def _exploded(statement: pl.DataFrame) -> pl.DataFrame:
@@ -219,9 +220,11 @@ def match(
     books: pl.DataFrame,
     rules: MatchingRules,
     history: pl.DataFrame | None = None,
+    books_history: pl.DataFrame | None = None,
 ) -> Matched:
     """Match `statement` lines with `books` items. `history`: lines matched by earlier runs
-    (same schema), only for telling a duplicate of one of them from a line the books lack."""
+    (same schema), only for telling a duplicate of one of them from a line the books lack;
+    `books_history` likewise for book items (a posting repeating one matched earlier)."""
     invariant(
         statement["id"].n_unique() == statement.height and books["id"].n_unique() == books.height,
         "matching: item ids must be unique on each side",
@@ -230,6 +233,7 @@ def match(
     next_match = 0
     lines = _exploded(statement)
     all_lines = lines if history is None else pl.concat([_exploded(history), lines])
+    all_books = books if books_history is None else pl.concat([books_history, books])
 
     def take(pairs: pl.DataFrame, rule: MatchRule, grouped_by: str) -> None:
         """Record `pairs` (s_id, b_id) as matches, one match per value of `grouped_by`."""
@@ -300,7 +304,7 @@ def match(
         == pairs.filter(pl.col("side") == "books").height,
         "matching: a book item was matched twice",
     )
-    return Matched(pairs, statement, books, all_lines, rules)
+    return Matched(pairs, statement, books, all_lines, rules, all_books)
 
 
 def classify(matched: Matched) -> pl.DataFrame:
@@ -308,7 +312,8 @@ def classify(matched: Matched) -> pl.DataFrame:
     reference. A leftover pair sharing a reference is an amount difference (amounts differ
     beyond tolerance) or a date difference (dates differ beyond tolerance), reported once, on
     the statement line; a statement line identical to a matched one (same reference, amount
-    and date) is a duplicate; the rest are missing in the books (statement lines) or missing
+    and date) is a duplicate, and so is a book item identical to a matched one (`other_id`:
+    the one it repeats); the rest are missing in the books (statement lines) or missing
     in the statement (book items)."""
     statement, books, rules = matched.statement, matched.books, matched.rules
     lines = _exploded(statement)
@@ -366,14 +371,40 @@ def classify(matched: Matched) -> pl.DataFrame:
         "reference",
         pl.lit(None, pl.Int64).alias("other_id"),
     )
-    typed_books = left_books.select(
+    typed_books = _typed_books(left_books, matched)
+    return pl.concat([differences, typed_lines, typed_books]).sort("side", "id")
+
+
+def _typed_books(left_books: pl.DataFrame, matched: Matched) -> pl.DataFrame:
+    """Book items nothing explains: a duplicate when a matched book item has the same
+    reference, amount and value date (the books show twice what the statement shows once;
+    `other_id` the lowest such item), else missing in the statement. Items alike that are all
+    unmatched are all missing: nothing says which one the bank should have shown."""
+    key = ["account", "reference", "amount_minor", "value_date"]
+    postings = left_books if matched.postings is None else matched.postings
+    unmatched = left_books["id"].implode()
+    twins = (
+        left_books.select(*key, "id")
+        .join(
+            postings.filter(~pl.col("id").is_in(matched.books["id"].implode())).select(
+                *key, pl.col("id").alias("twin")
+            ),
+            on=key,
+        )
+        .filter(~pl.col("twin").is_in(unmatched))
+        .group_by("id")
+        .agg(pl.col("twin").min())
+    )
+    return left_books.join(twins, on="id", how="left").select(
         pl.lit("books").alias("side"),
         "id",
-        pl.lit(BreakType.MISSING_IN_STATEMENT.value).alias("type"),
+        pl.when(pl.col("twin").is_not_null())
+        .then(pl.lit(BreakType.DUPLICATE.value))
+        .otherwise(pl.lit(BreakType.MISSING_IN_STATEMENT.value))
+        .alias("type"),
         "account",
         "amount_minor",
         "value_date",
         "reference",
-        pl.lit(None, pl.Int64).alias("other_id"),
+        pl.col("twin").cast(pl.Int64).alias("other_id"),
     )
-    return pl.concat([differences, typed_lines, typed_books]).sort("side", "id")

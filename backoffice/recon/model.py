@@ -117,6 +117,7 @@ class MatchRule(StrEnum):
     MANY_TO_MANY = "many_to_many"
     MANUAL = "manual"  # by a person (`recon resolve match`), never by the engine
     CORRECTION = "correction"  # a break's items with its approved correcting entry
+    REVERSAL = "reversal"  # an unmatched entry with its unmatched reversal: no money moved
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from backoffice.recon.model import (
     BreakType,
     HoldingsStatement,
     MatchingRules,
+    MatchRule,
     Statement,
 )
 from backoffice.refdata.model import currency_minor_units
@@ -527,9 +528,10 @@ class RunResult:
 
 def _frames(
     connection: sa.Connection, day: dt.date, account_ids: Sequence[int]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(unmatched statement lines, unmatched book items, lines matched earlier on the value
-    dates of the unmatched ones: a line repeating one of those is a duplicate)."""
+    dates of the unmatched ones: a line repeating one of those is a duplicate, book items
+    matched earlier on the value dates of the unmatched ones: likewise)."""
     sl, rm = schema.statement_lines, schema.recon_matches
     columns = (sl.c.id, sl.c.account_id, sl.c.amount_minor, sl.c.value_date, sl.c.references_json)
 
@@ -577,38 +579,55 @@ def _frames(
     # NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join on the (side, item_id) key,
     # where NOT IN over a million matches is a scan per posting.
     matched_books = sa.exists().where(rm.c.side == "books", rm.c.item_id == item)
-    postings = connection.execute(
-        sa.select(
-            item.label("id"),
-            p.c.account_id,
-            p.c.amount_minor,
-            je.c.effective_date,
-            sa.func.coalesce(je.c.reference, je.c.key).label("reference"),
-        )
-        .join(je, je.c.id == p.c.entry_id)
-        .where(
-            p.c.account_id.in_(account_ids),
-            je.c.effective_date <= day,
-            je.c.kind.in_(("standard", "reversal", "post_pending")),
-            ~matched_books,
-        )
-        .order_by(item)
-    ).all()
-    books = pl.DataFrame(
-        [
-            (r.id, str(r.account_id), r.amount_minor, r.effective_date, r.reference)
-            for r in postings
-        ],
-        schema=BOOKS_SCHEMA,
-        orient="row",
+    columns_b = (
+        item.label("id"),
+        p.c.account_id,
+        p.c.amount_minor,
+        je.c.effective_date,
+        sa.func.coalesce(je.c.reference, je.c.key).label("reference"),
     )
-    return statement, books, history
+    booked = (
+        p.c.account_id.in_(account_ids),
+        je.c.kind.in_(("standard", "reversal", "post_pending")),
+    )
+
+    def books_frame(rows: Sequence[Any]) -> pl.DataFrame:
+        return pl.DataFrame(
+            [
+                (r.id, str(r.account_id), r.amount_minor, r.effective_date, r.reference)
+                for r in rows
+            ],
+            schema=BOOKS_SCHEMA,
+            orient="row",
+        )
+
+    books = books_frame(
+        connection.execute(
+            sa.select(*columns_b)
+            .join(je, je.c.id == p.c.entry_id)
+            .where(*booked, je.c.effective_date <= day, ~matched_books)
+            .order_by(item)
+        ).all()
+    )
+    book_dates = sorted(set(books["value_date"].to_list()))
+    books_history = books_frame(
+        connection.execute(
+            sa.select(*columns_b)
+            .join(je, je.c.id == p.c.entry_id)
+            .where(*booked, je.c.effective_date.in_(book_dates), matched_books)
+            .order_by(item)
+        ).all()
+        if book_dates
+        else []
+    )
+    return statement, books, history, books_history
 
 
 def _match_by_rules(
     statement: pl.DataFrame,
     books: pl.DataFrame,
     history: pl.DataFrame,
+    books_history: pl.DataFrame,
     ids: Sequence[int],
     codes: Mapping[int, str],
     rules: MatchingRules,
@@ -625,7 +644,11 @@ def _match_by_rules(
     for group_rules, accounts in groups.items():
         mine = pl.col("account").is_in(accounts)
         matched = match(
-            statement.filter(mine), books.filter(mine), group_rules, history.filter(mine)
+            statement.filter(mine),
+            books.filter(mine),
+            group_rules,
+            history.filter(mine),
+            books_history.filter(mine),
         )
         found = classify(matched)
         pairs = matched.pairs.with_columns(pl.col("match") + offset)
@@ -666,7 +689,7 @@ def run_recon(
                 )
             reported = {chosen: reported[chosen]}
         ids = sorted(reported)
-        statement, books, history = _frames(connection, day, ids)
+        statement, books, history, books_history = _frames(connection, day, ids)
         # A posting after the bank's last reported day is not a break yet: leave it out.
         last_days = pl.DataFrame(
             {"account": [str(i) for i in ids], "last": [reported[i] for i in ids]},
@@ -682,8 +705,9 @@ def run_recon(
             for row in connection.execute(sa.select(a.c.id, a.c.code).where(a.c.id.in_(ids)))
         }
         pairs, found = _match_by_rules(
-            statement, books, history, ids, codes, rules, account_rules or {}
+            statement, books, history, books_history, ids, codes, rules, account_rules or {}
         )
+        pairs, found, reversed_items = _with_reversals(connection, books, pairs, found)
         at = now_us()
         base = (
             connection.execute(
@@ -721,15 +745,20 @@ def run_recon(
             for start in range(0, len(items), 5000):
                 group = items[start : start + 5000]
                 open_ids = [
-                    r.break_id
+                    (r.break_id, r.item_id)
                     for r in connection.execute(
-                        sa.select(b.c.break_id).where(
+                        sa.select(b.c.break_id, b.c.item_id).where(
                             b.c.side == side, b.c.item_id.in_(group), b.c.status != "resolved"
                         )
                     )
                 ]
-                for break_id in open_ids:
-                    _resolve(connection, break_id, actor, "cleared: matched by a later run", at)
+                for break_id, item_id in open_ids:
+                    text = (
+                        "cleared: its entry was reversed (the pair nets to zero)"
+                        if side == "books" and item_id in reversed_items
+                        else "cleared: matched by a later run"
+                    )
+                    _resolve(connection, break_id, actor, text, at)
                 closed += len(open_ids)
         reported_breaks = []
         scales = _scales(connection, ids)
@@ -739,6 +768,7 @@ def run_recon(
             connection, ids_of + [f"BRK-B{r['other_id']}" for r in rows if r["other_id"]]
         )
         claimed: set[int] | None = None
+        repeats = _repeats(connection, found)
         new_breaks: list[dict[str, Any]] = []
         # Statement-side breaks first: they say which books items they were found against.
         for row, break_id in zip(rows, ids_of, strict=True):
@@ -750,7 +780,7 @@ def run_recon(
             account_id = int(row["account"])
             other = row["other_id"]
             seen_before = known.get(break_id)
-            text = f"{row['type']} found by the run of {day}"
+            text = f"{row['type']} found by the run of {day}" + repeats.get(row["id"], "")
             if seen_before is None:
                 new_breaks.append(
                     {
@@ -773,7 +803,7 @@ def run_recon(
                     row["id"], row["amount_minor"], row["value_date"], row["reference"], day,
                     actor, text, other_item_id=other,
                 )  # fmt: skip
-            if other is not None:
+            if other is not None and row["side"] == "statement":
                 # The books item this line differs from may have been missing in an earlier
                 # statement: that break is this one now, not a second open break.
                 superseded = f"BRK-B{other}"
@@ -796,7 +826,8 @@ def run_recon(
                 sa.insert(schema.break_events),
                 [
                     {"break_id": r["break_id"], "at_us": at, "actor": actor, "kind": "opened",
-                     "text": f"{r['type']} found by the run of {day}"}
+                     "text": f"{r['type']} found by the run of {day}"
+                     + repeats.get(r["item_id"], "")}
                     for r in new_breaks
                 ],
             )  # fmt: skip
@@ -826,6 +857,111 @@ def run_recon(
     )
 
 
+def _with_reversals(
+    connection: sa.Connection, books: pl.DataFrame, pairs: pl.DataFrame, found: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, set[int]]:
+    """(pairs, breaks, items matched as reversals): what the statement left of an entry and
+    its reversal (both unmatched: the bank shows neither) is matched together, and is no
+    break. Matching against the statement comes first: a bank that shows the payment and
+    its return has lines for both."""
+    left = books.filter(
+        ~pl.col("id").is_in(pairs.filter(pl.col("side") == "books")["id"].implode())
+    )
+    reversals = _reversed_pairs(connection, left)
+    if reversals.height == 0:
+        return pairs, found, set()
+    first = int(pairs["match"].max()) + 1 if pairs.height else 0  # type: ignore[arg-type]
+    pairs = pl.concat([pairs, reversals.with_columns(pl.col("match") + first)])
+    taken = reversals["id"].implode()
+    found = found.filter(~((pl.col("side") == "books") & pl.col("id").is_in(taken)))
+    # A difference on a line found against an item now matched as a reversal: the line is
+    # what the books lack.
+    against = (pl.col("side") == "statement") & pl.col("other_id").is_in(taken)
+    found = found.with_columns(
+        pl.when(against)
+        .then(pl.lit(BreakType.MISSING_IN_BOOKS.value))
+        .otherwise(pl.col("type"))
+        .alias("type"),
+        pl.when(against).then(None).otherwise(pl.col("other_id")).alias("other_id"),
+    )
+    return pairs, found, set(reversals["id"].to_list())
+
+
+def _reversed_pairs(connection: sa.Connection, books: pl.DataFrame) -> pl.DataFrame:
+    """Matches (match, side, id, rule) among unmatched book items: an unmatched
+    entry and its unmatched reversal moved no money at the bank, so their postings to an
+    account are matched with each other (rule `reversal`) when they net to zero there. This
+    is how reversing a duplicate entry closes its `duplicate` break."""
+    empty = pl.DataFrame(
+        schema={"match": pl.Int64, "side": pl.String, "id": pl.Int64, "rule": pl.String}
+    )
+    if books.height == 0:
+        return empty
+    je = schema.journal_entries
+    entry_ids = sorted({int(i) // postings_per_entry for i in books["id"].to_list()})
+    links = [
+        (int(r.id), int(r.reversal_of))
+        for start in range(0, len(entry_ids), 5000)
+        for r in connection.execute(
+            sa.select(je.c.id, je.c.reversal_of).where(
+                je.c.id.in_(entry_ids[start : start + 5000]), je.c.reversal_of.is_not(None)
+            )
+        )
+    ]
+    if not links:
+        return empty
+    group_of = pl.DataFrame(
+        [(entry, group) for group, pair in enumerate(links) for entry in pair],
+        schema={"entry": pl.Int64, "group": pl.Int64},
+        orient="row",
+    )
+    candidates = books.with_columns((pl.col("id") // postings_per_entry).alias("entry")).join(
+        group_of, on="entry"
+    )
+    complete = (
+        candidates.group_by("group", "account")
+        .agg(pl.col("amount_minor").sum(), pl.col("entry").n_unique().alias("entries"))
+        .filter((pl.col("amount_minor") == 0) & (pl.col("entries") == 2))
+        .select("group", "account")
+    )
+    taken = candidates.join(complete, on=["group", "account"]).sort("id")
+    return taken.select(
+        pl.struct("group", "account").rank("dense").cast(pl.Int64).alias("match") - 1,
+        pl.lit("books").alias("side"),
+        "id",
+        pl.lit(MatchRule.REVERSAL.value).alias("rule"),
+    )
+
+
+def _repeats(connection: sa.Connection, found: pl.DataFrame) -> dict[int, str]:
+    """item id -> what a books duplicate repeats, said in the break's history by entry key."""
+    duplicates = found.filter(
+        (pl.col("side") == "books") & (pl.col("type") == BreakType.DUPLICATE.value)
+    )
+    if duplicates.height == 0:
+        return {}
+    pairs = duplicates.select("id", "other_id").rows()
+    keys = _entry_keys(connection, [i for pair in pairs for i in pair])
+    return {
+        item: f": entry {keys[item // postings_per_entry]!r} repeats entry "
+        f"{keys[other // postings_per_entry]!r} (same reference, amount and value date)"
+        for item, other in pairs
+    }
+
+
+def _entry_keys(connection: sa.Connection, item_ids: Sequence[int]) -> dict[int, str]:
+    """entry id -> key, for the entries of book items."""
+    je = schema.journal_entries
+    entry_ids = sorted({int(i) // postings_per_entry for i in item_ids})
+    return {
+        int(r.id): r.key
+        for start in range(0, len(entry_ids), 5000)
+        for r in connection.execute(
+            sa.select(je.c.id, je.c.key).where(je.c.id.in_(entry_ids[start : start + 5000]))
+        )
+    }
+
+
 def _known_breaks(
     connection: sa.Connection, break_ids: Sequence[str]
 ) -> dict[str, tuple[str, str, int, int | None]]:
@@ -852,6 +988,7 @@ def _claimed_items(connection: sa.Connection, account_ids: Sequence[int]) -> set
     return set(
         connection.execute(
             sa.select(b.c.other_item_id).where(
+                b.c.side == "statement",  # a books duplicate's other item is the one it repeats
                 b.c.other_item_id.is_not(None),
                 b.c.status != BreakStatus.RESOLVED.value,
                 b.c.account_id.in_(account_ids),
@@ -913,6 +1050,11 @@ def list_breaks(
         query = query.where(b.c.status == status)
     with store.read() as connection:
         rows = connection.execute(query).all()
+        # The entry of the other item: the one a books duplicate repeats, or the one a
+        # difference on a statement line was found against.
+        other_keys = _entry_keys(
+            connection, [r.other_item_id for r in rows if r.other_item_id is not None]
+        )
         events: dict[str, list[dict[str, Any]]] = {}
         for event in connection.execute(
             sa.select(schema.break_events).order_by(schema.break_events.c.id)
@@ -933,6 +1075,9 @@ def list_breaks(
             "opened_on": row.opened_on.isoformat(),
             "age_days": (today - row.opened_on).days,
             "resolution": row.resolution,
+            "other_entry": None
+            if row.other_item_id is None
+            else other_keys.get(row.other_item_id // postings_per_entry),
             "history": events.get(row.break_id, []),
         }
         for row in rows
@@ -1053,7 +1198,6 @@ def propose_correction(
                 proposed_at_us=now_us(),
                 postings_json=orjson.dumps([[a, amount] for a, amount in postings]).decode(),
                 description=description,
-                status="proposed",
             )
             .returning(schema.corrections.c.id)
         ).scalar_one()
@@ -1070,15 +1214,21 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
     agree with the statement for them: its postings to the reconciled account plus the book
     items must sum to the statement items. They are then matched together (rule
     `correction`), so the break is not found again."""
-    c = schema.corrections
+    c, d = schema.corrections, schema.correction_decisions
     with store.write() as connection:
         LedgerRepository(connection).lock_head()
-        row = connection.execute(sa.select(c).where(c.c.id == correction_id)).first()
+        row = connection.execute(
+            sa.select(c, d.c.decision)
+            .outerjoin(d, d.c.correction_id == c.c.id)
+            .where(c.c.id == correction_id)
+        ).first()
         if row is None:
             raise ProblemError(Problem("unknown_correction", f"no correction {correction_id}"))
-        if row.status != "proposed":
+        if row.decision is not None:
             raise ProblemError(
-                Problem("correction_decided", f"correction {correction_id} is already {row.status}")
+                Problem(
+                    "correction_decided", f"correction {correction_id} is already {row.decision}"
+                )
             )
         if row.proposed_by == actor:
             raise ProblemError(
@@ -1099,10 +1249,11 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
         at = now_us()
         if not approve:
             connection.execute(
-                sa.update(c)
-                .where(c.c.id == correction_id)
-                .values(status="rejected", approved_by=actor, decided_at_us=at)
-            )
+                sa.insert(d).values(
+                    correction_id=correction_id, decision="rejected", decided_by=actor,
+                    decided_at_us=at,
+                )
+            )  # fmt: skip
             _event(connection, row.break_id, actor, "rejected", f"correction {correction_id}")
             return None
         key = f"recon:correction/{correction_id}"
@@ -1128,10 +1279,11 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
             raise ProblemError(*result.problems)
         _match_correction(connection, found, key, actor, at)
         connection.execute(
-            sa.update(c)
-            .where(c.c.id == correction_id)
-            .values(status="approved", approved_by=actor, decided_at_us=at, entry_key=key)
-        )
+            sa.insert(d).values(
+                correction_id=correction_id, decision="approved", decided_by=actor,
+                decided_at_us=at, entry_key=key,
+            )
+        )  # fmt: skip
         _resolve(
             connection,
             row.break_id,

@@ -1,7 +1,8 @@
 """The tables as the running code sees them. Alembic migrations (in `migrations/`) create them.
 
 Money columns are BIGINT minor units. Journal entries and postings are append-only: the
-database refuses UPDATE and DELETE on them (triggers made by the migrations).
+database refuses UPDATE and DELETE on them (triggers made by the migrations); so are the audit
+log and reconciliation's history (break events, corrections and their decisions).
 """
 
 from __future__ import annotations
@@ -406,8 +407,17 @@ corrections = sa.Table(
     sa.Column("proposed_at_us", sa.BigInteger, nullable=False),
     sa.Column("postings_json", sa.Text, nullable=False),
     sa.Column("description", sa.Text, nullable=False),
-    sa.Column("status", sa.String(10), nullable=False),
-    sa.Column("approved_by", sa.String(200)),
-    sa.Column("decided_at_us", sa.BigInteger),
+)
+
+# A correction's decision, one at most (a unique key): its status is derived from it (none:
+# proposed). Break events, corrections and decisions are append-only like the ledger.
+correction_decisions = sa.Table(
+    "correction_decisions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("correction_id", Id, nullable=False, unique=True),
+    sa.Column("decision", sa.String(10), nullable=False),
+    sa.Column("decided_by", sa.String(200), nullable=False),
+    sa.Column("decided_at_us", sa.BigInteger, nullable=False),
     sa.Column("entry_key", sa.String(200)),
 )

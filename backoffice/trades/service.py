@@ -784,18 +784,6 @@ def quarantine_item(store: Store, item_id: int) -> QuarantineItem:
     )
 
 
-def mark_resolved(store: Store, item_id: int, *, actor: str, by: str) -> None:
-    q = schema.quarantine
-    with store.write() as connection:
-        connection.execute(sa.update(q).where(q.c.id == item_id).values(resolved=True))
-        LedgerRepository(connection).append_audit(
-            now_us(),
-            actor,
-            "trades.resubmit",
-            orjson.dumps({"quarantine_id": item_id, "resubmitted_as": by}).decode(),
-        )
-
-
 def raw_sha256(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -1,0 +1,94 @@
+"""Resubmitting a repaired message for a quarantined one: the repaired message is applied and
+the quarantined item resolved in ONE transaction, so a crash between the two leaves neither
+(a trade captured with its item still open would be captured again by the next resubmission's
+operator thinking it failed; an item resolved without its trade loses the trade)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import orjson
+import sqlalchemy as sa
+
+from backoffice.errors import Problem, ProblemError
+from backoffice.store import schema
+from backoffice.store.engine import Store
+from backoffice.store.ledger_repository import LedgerRepository
+from backoffice.trades.service import now_us
+
+
+@dataclass(frozen=True, slots=True)
+class Resubmission:
+    """What applying the repaired file did: messages read, applied, and why not."""
+
+    received: int
+    applied: int
+    problems: list[Problem] = field(default_factory=list)
+    resolved: bool = False
+
+
+class _SharedTransaction(Store):
+    """The store as the import, allocation and affirmation services see it during a
+    resubmission: each transaction they open is a savepoint of the one outer transaction (a
+    message they refuse rolls back to its savepoint, as it would have rolled back on its own)."""
+
+    def __init__(self, store: Store, connection: sa.Connection) -> None:
+        # Not Store.__init__: no second engine, the outer transaction's connection is used.
+        self.url, self.engine, self.safe_url = store.url, store.engine, store.safe_url
+        self.dialect = store.dialect
+        self._connection = connection
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        with self._connection.begin_nested():
+            yield self._connection
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self._connection.begin_nested():
+            yield self._connection
+
+
+class _NotThrough(Exception):
+    """The repaired file did not go through as one message: roll everything back."""
+
+    def __init__(self, outcome: Resubmission) -> None:
+        super().__init__("resubmission refused")
+        self.outcome = outcome
+
+
+def resubmit(
+    store: Store, item_id: int, apply: Callable[[Store], Resubmission], *, actor: str, by: str
+) -> Resubmission:
+    """Apply the repaired message (`apply`, given the store to apply it through) and resolve
+    quarantined item `item_id`, all or nothing. The file must hold exactly one message and it
+    must go through now; otherwise nothing is kept (not even a new quarantine item for the
+    repaired message) and the result, unresolved, says why."""
+    q = schema.quarantine
+    try:
+        with store.write() as connection:
+            resolved = connection.execute(sa.select(q.c.resolved).where(q.c.id == item_id)).scalar()
+            if resolved:
+                raise ProblemError(
+                    Problem("already_resolved", f"item {item_id} is already resolved")
+                )
+            outcome = apply(_SharedTransaction(store, connection))
+            if outcome.received != 1 or outcome.applied != 1:
+                raise _NotThrough(outcome)
+            mark_resolved(connection, item_id, actor=actor, by=by)
+    except _NotThrough as refused:
+        return refused.outcome
+    return Resubmission(outcome.received, outcome.applied, outcome.problems, resolved=True)
+
+
+def mark_resolved(connection: sa.Connection, item_id: int, *, actor: str, by: str) -> None:
+    q = schema.quarantine
+    connection.execute(sa.update(q).where(q.c.id == item_id).values(resolved=True))
+    LedgerRepository(connection).append_audit(
+        now_us(),
+        actor,
+        "trades.resubmit",
+        orjson.dumps({"quarantine_id": item_id, "resubmitted_as": by}).decode(),
+    )
