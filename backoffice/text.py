@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from backoffice.errors import Problem, Source
+from backoffice.errors import Problem, ProblemError, Source
 
 # C0 controls except tab, DEL and the C1 controls (0x9b is a one-byte CSI on some terminals),
 # and the Unicode line and paragraph separators, which split a line as LF does.
@@ -46,3 +46,21 @@ def free_text_problem(value: str, field: str, chars_max: int) -> Problem | None:
             "text_too_long", f"{field} is over {chars_max} characters", Source(field=field)
         )
     return None
+
+
+# The limits of the free text people type into commands, by name (the store's columns hold them).
+actor_chars_max = 200
+owner_chars_max = 200
+comment_chars_max = 2_000
+
+
+def require_free_text(**fields: tuple[str | None, int]) -> None:
+    """Refuse, with every problem named, any of `fields` (name=(value, chars_max)) that is not
+    free text; a None value is absent and passes."""
+    problems = [
+        problem
+        for name, (value, chars_max) in fields.items()
+        if value is not None and (problem := free_text_problem(value, name, chars_max)) is not None
+    ]
+    if problems:
+        raise ProblemError(*problems)

@@ -192,3 +192,34 @@ def test_free_text_over_its_limit_names_the_limit() -> None:
     assert problem is not None
     assert problem.code == "text_too_long"
     assert "300" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "code"),
+    [
+        ("--owner", "o" * 300, "text_too_long"),
+        ("--owner", "o" * 100_000, "text_too_long"),
+        ("--comment", "\x1b[2J\x1b[31mPWNED\x1b[0m\rfake", "invalid_text"),
+        ("--comment", "c" * 2_001, "text_too_long"),
+    ],
+)
+def test_free_text_of_a_break_change_is_refused_in_one_line_without_sql(
+    cli: Cli, option: str, value: str, code: str
+) -> None:
+    outcome = cli("recon", "break", "BAL-1-1", option, value)
+    assert outcome.status == 1
+    [line] = outcome.stderr.strip().splitlines()
+    assert f"{code}:" in line
+    assert option.removeprefix("--") in line
+    assert "SQL" not in line
+    assert "INSERT" not in line
+
+
+def test_a_correction_description_with_a_newline_is_refused(cli: Cli) -> None:
+    outcome = cli(
+        "recon", "resolve", "propose", "BAL-1-1", "--posting", "a=1", "--posting", "b=-1",
+        "--description", "fee\nApproved by: supervisor",
+    )  # fmt: skip
+    assert outcome.status == 1
+    assert "invalid_text" in outcome.stderr
+    assert "description" in outcome.stderr

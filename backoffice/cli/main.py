@@ -511,6 +511,12 @@ def run() -> None:
     except sa.exc.OperationalError as error:
         stderr.print(f"error: database_unavailable: {one_line(error.orig)}", markup=False)
         sys.exit(1)
+    except sa.exc.DBAPIError as error:
+        # The database's own reason, never SQLAlchemy's rendering of it: that carries the SQL
+        # statement and its parameters, which are no business of the person at the terminal.
+        reason = f"{error.orig.__class__.__name__}: {one_line(error.orig)}"
+        stderr.print(f"error: database_refused: {reason}", markup=False)
+        sys.exit(1)
     except OSError as error:
         stderr.print(f"error: {error.__class__.__name__}: {one_line(error)}", markup=False)
         sys.exit(1)

@@ -41,7 +41,12 @@ import polars as pl
 import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError, Source
-from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
+from backoffice.ledger.model import (
+    EntryOutcome,
+    EntryRequest,
+    PostingRequest,
+    description_chars_max,
+)
 from backoffice.ledger.service import post_in_transaction
 from backoffice.money import format_amount, parse_amount
 from backoffice.recon.matching_service import BOOKS_SCHEMA, STATEMENT_SCHEMA, classify, match
@@ -57,6 +62,12 @@ from backoffice.refdata.model import currency_minor_units
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
+from backoffice.text import (
+    actor_chars_max,
+    comment_chars_max,
+    owner_chars_max,
+    require_free_text,
+)
 
 postings_per_entry = 1000  # a posting's item id is entry id x this + line
 neighbours_max = 50  # same-day statements looked at to find a statement's neighbours
@@ -1103,6 +1114,11 @@ def update_break(
     comment: str | None = None,
 ) -> None:
     """Assign, move to investigating (or back to open), comment: each change in the history."""
+    require_free_text(
+        actor=(actor, actor_chars_max),
+        owner=(owner, owner_chars_max),
+        comment=(comment, comment_chars_max),
+    )
     b = schema.breaks
     with store.write() as connection:
         row = _break(connection, break_id)
@@ -1127,6 +1143,7 @@ def update_break(
 
 def manual_match(store: Store, statement_break: str, books_break: str, *, actor: str) -> None:
     """Match a statement-side break with a books-side break of the same account by hand."""
+    require_free_text(actor=(actor, actor_chars_max))
     with store.write() as connection:
         LedgerRepository(connection).lock_head()
         left, right = _break(connection, statement_break), _break(connection, books_break)
@@ -1182,6 +1199,9 @@ def propose_correction(
     actor: str,
 ) -> int:
     """A correcting entry for a break, waiting for a second person's approval."""
+    require_free_text(
+        actor=(actor, actor_chars_max), description=(description, description_chars_max)
+    )
     if len(postings) < 2:
         raise ProblemError(
             Problem("invalid_correction", "a correction has two or more postings (ACCOUNT=AMOUNT)")
@@ -1214,6 +1234,7 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
     agree with the statement for them: its postings to the reconciled account plus the book
     items must sum to the statement items. They are then matched together (rule
     `correction`), so the break is not found again."""
+    require_free_text(actor=(actor, actor_chars_max))
     c, d = schema.corrections, schema.correction_decisions
     with store.write() as connection:
         LedgerRepository(connection).lock_head()
