@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backoffice.error_codes import ErrorCode
+
 
 class InvariantViolation(RuntimeError):
     """A bug: the system reached a state its own rules forbid. Never caught to carry on."""
@@ -42,9 +44,10 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """An expected error: a stable code, a human reason and where it came from."""
+    """An expected error: a stable code (one of `backoffice.error_codes`), a human reason and
+    where it came from."""
 
-    code: str
+    code: ErrorCode
     reason: str
     source: Source = Source()
 

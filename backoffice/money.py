@@ -34,11 +34,11 @@ def parse_amount(text: object, scale: int, *, trailing_zeros: bool = False) -> i
         kind = "JSON number" if isinstance(text, int | float) else type(text).__name__
         return Problem("amount_not_a_string", f"amount must be a decimal string, got a {kind}")
     if len(text) > amount_chars_max:
-        return Problem("amount_invalid", f"amount is longer than {amount_chars_max} characters")
+        return Problem("invalid_amount", f"amount is longer than {amount_chars_max} characters")
     match = DECIMAL_PATTERN.fullmatch(text)
     if match is None:
         return Problem(
-            "amount_invalid", f"amount {text!r} is not a plain decimal -?digits[.digits]"
+            "invalid_amount", f"amount {text!r} is not a plain decimal -?digits[.digits]"
         )
     sign, whole, fraction = match.groups()
     if fraction is not None and trailing_zeros and len(fraction) > scale:

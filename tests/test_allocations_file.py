@@ -486,7 +486,7 @@ def test_a_semicolon_separated_allocations_csv_is_refused(tmp_path: Path) -> Non
 
 def test_an_allocations_csv_without_a_required_column_is_refused(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "alloc_id,trade_id,account\nA-1,T-1,C0001\n")
-    with pytest.raises(ProblemError, match=r"missing_columns.*quantity"):
+    with pytest.raises(ProblemError, match=r"missing_column.*quantity"):
         read_allocations(path)
 
 

@@ -116,7 +116,7 @@ def test_a_key_repeated_inside_one_batch_is_created_once(books: Store) -> None:
         ),
         (entry("e", ("firm/bank/USD", "1.00"), ("nobody/USD", "-1.00")), "unknown_account"),
         (entry("e", ("firm/bank/USD", 1.0), ("firm/capital/USD", "-1.00")), "amount_not_a_string"),
-        (entry("e", ("firm/bank/USD", "1e2"), ("firm/capital/USD", "-100")), "amount_invalid"),
+        (entry("e", ("firm/bank/USD", "1e2"), ("firm/capital/USD", "-100")), "invalid_amount"),
         (
             entry("e", ("firm/bank/USD", "1.001"), ("firm/capital/USD", "-1.001")),
             "too_many_decimals",

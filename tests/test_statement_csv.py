@@ -291,7 +291,7 @@ def test_a_balance_without_any_date_is_refused(tmp_path: Path) -> None:
         (HEADER.encode() + b"\n", "empty_file"),
         (b"record,statement_id\x00\n", "binary_file"),
         ("record,statement_id,é\n".encode("latin-1"), "not_utf8"),
-        (b"record,statement_id,account,currency,value_date\n", "missing_columns"),
+        (b"record,statement_id,account,currency,value_date\n", "missing_column"),
         (HEADER.replace(",", ";").encode() + b"\n", "wrong_delimiter"),
         (b"<Document/>\n", "not_a_csv"),
     ],

@@ -360,7 +360,7 @@ def test_a_file_over_the_row_limit_is_refused_whole(
 def test_a_header_without_a_required_column_is_refused_naming_it(tmp_path: Path) -> None:
     columns = [c for c in REQUIRED_COLUMNS if c not in {"price", "venue"}]
     path = write_csv(tmp_path, ",".join(columns) + "\n")
-    assert refusal(path) == ("missing_columns", 1)
+    assert refusal(path) == ("missing_column", 1)
     with pytest.raises(ProblemError, match="price, venue"):
         read_trades_csv(path)
 
@@ -371,7 +371,7 @@ def test_a_file_without_a_header_line_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_header_repeating_a_column_is_refused(tmp_path: Path) -> None:
-    assert refusal(write_csv(tmp_path, HEADER + ",Price\n")) == ("duplicate_columns", 1)
+    assert refusal(write_csv(tmp_path, HEADER + ",Price\n")) == ("duplicate_column", 1)
 
 
 @pytest.mark.parametrize(("delimiter", "named"), [(";", "semicolon"), ("\t", "tab")])

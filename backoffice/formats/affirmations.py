@@ -26,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats import fix_log
 from backoffice.formats.fix_log import (
@@ -67,7 +68,7 @@ OPTIONAL_COLUMNS = ("reason", "at")
 # Control characters but tab: a CSV line holding them is binary, not a record.
 _CSV_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 # How a CSV field check reports a problem: (code, reason, column).
-_BadColumn = Callable[[str, str, str], None]
+_BadColumn = Callable[[ErrorCode, str, str], None]
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -102,7 +103,7 @@ def read_affirmations(
 
     Raises `ProblemError` at once, before any record, naming the file: `unreadable_file`,
     `binary_file` (NUL bytes), `not_utf8`, `unrecognised_format` (neither a FIX log nor a CSV
-    with a header), `missing_columns`, `duplicate_column` or `unknown_column`.
+    with a header), `missing_column`, `duplicate_column` or `unknown_column`.
     An empty file yields nothing.
     """
     file = str(path)
@@ -194,7 +195,7 @@ def _check_header(columns: tuple[str, ...], file: str, line: int) -> None:
     if missing:
         problems.append(
             Problem(
-                "missing_columns",
+                "missing_column",
                 f"the header lacks {', '.join(missing)}; it has {', '.join(columns) or 'nothing'}",
                 Source(file, line),
             )
@@ -221,7 +222,7 @@ def _check_header(columns: tuple[str, ...], file: str, line: int) -> None:
         raise ProblemError(*problems)
 
 
-def _file_problem(file: str, code: str, reason: str, line: int | None = None) -> ProblemError:
+def _file_problem(file: str, code: ErrorCode, reason: str, line: int | None = None) -> ProblemError:
     return ProblemError(Problem(code, reason, Source(file, line)))
 
 
@@ -253,7 +254,7 @@ def _read_csv(
 def _csv_record(
     raw: bytes | None, columns: tuple[str, ...], source: Source
 ) -> Affirmation | RejectedMessage:
-    def reject(code: str, reason: str, text: str = "") -> RejectedMessage:
+    def reject(code: ErrorCode, reason: str, text: str = "") -> RejectedMessage:
         return RejectedMessage(source, text, (Problem(code, reason, source),))
 
     if raw is None:
@@ -272,7 +273,7 @@ def _csv_record(
     values = {name: value.strip() for name, value in zip(columns, row, strict=True)}
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, column: str) -> None:
+    def bad(code: ErrorCode, reason: str, column: str) -> None:
         problems.append(Problem(code, reason, Source(source.file, source.line, column)))
 
     confirm_id = values["confirm_id"]
@@ -377,7 +378,7 @@ def _confirmation_ack(
 ) -> Affirmation | RejectedMessage:
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, tag: int) -> None:
+    def bad(code: ErrorCode, reason: str, tag: int) -> None:
         problems.append(Problem(code, reason, Source(source.file, source.line, tag_label(tag))))
 
     def value(tag: int, *, required: bool = True, chars_max: int = value_chars_max) -> str | None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats import trades_csv
 from backoffice.formats.fix_log import (
@@ -105,7 +106,7 @@ def read_allocations(
 
     Raises `ProblemError` at once with `unreadable_file`, or for a file that is not a FIX log,
     with the trades CSV reader's file codes (`binary_file`, `not_utf8`, `not_a_csv`,
-    `missing_header`, `wrong_delimiter`, `missing_columns`, ...); and `too_many_rows` while
+    `missing_header`, `wrong_delimiter`, `missing_column`, ...); and `too_many_rows` while
     reading a CSV of more than `rows_per_file_max` rows. An empty file holds no instructions.
     """
     file = str(path)
@@ -163,7 +164,7 @@ def _read_fix(
             yield result
 
 
-_FixBad = Callable[[str, str, int], None]
+_FixBad = Callable[[ErrorCode, str, int], None]
 
 
 def _fix_instruction(
@@ -171,7 +172,7 @@ def _fix_instruction(
 ) -> AllocationInstruction | RejectedMessage:
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, tag: int) -> None:
+    def bad(code: ErrorCode, reason: str, tag: int) -> None:
         label = allocation_tag_label(tag)
         problems.append(Problem(code, reason, Source(source.file, source.line, label)))
 
@@ -416,7 +417,7 @@ def _add_row(
     fields = row_fields(row, header)
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, column: str) -> None:
+    def bad(code: ErrorCode, reason: str, column: str) -> None:
         problems.append(Problem(code, reason, row.source(column)))
 
     alloc_id = field_value(fields, "alloc_id", bad, required=True)

@@ -80,6 +80,7 @@ from xml.etree import ElementTree
 
 import xmlschema
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import read_content
 from backoffice.formats.settlement_status import _is_zero, _mx_decimal, _text, xml_depth_max
@@ -270,7 +271,9 @@ class _Reader:
         self.spans = spans
         self.problems: list[Problem] = []
 
-    def bad(self, code: str, reason: str, element: ElementTree.Element | None, xpath: str) -> None:
+    def bad(
+        self, code: ErrorCode, reason: str, element: ElementTree.Element | None, xpath: str
+    ) -> None:
         self.problems.append(Problem(code, reason, self.document.source(element, xpath)))
 
     def required(self, parent: ElementTree.Element, path: str, xpath: str) -> str | None:

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import orjson
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, Source
 from backoffice.formats.file_text import is_dos_eof
 from backoffice.formats.lines import bounded_lines
@@ -74,7 +75,7 @@ def parse_entry(raw: bytes, file: str, line: int) -> EntryRequest | list[Problem
         ]
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, field: str) -> None:
+    def bad(code: ErrorCode, reason: str, field: str) -> None:
         problems.append(Problem(code, reason, Source(file, line, field)))
 
     for field in sorted(set(document) - ENTRY_FIELDS):

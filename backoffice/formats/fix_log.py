@@ -31,6 +31,7 @@ import simplefix
 from simplefix import data as simplefix_data
 from stdnum import isin as stdnum_isin
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.lines import bounded_lines
 from backoffice.trades.model import Execution, ExecutionKind, Side
@@ -66,7 +67,7 @@ _MIC = re.compile(r"[A-Z0-9]{4}")
 # Control characters other than SOH, and DEL: a line holding them is binary, not a message.
 _BINARY = re.compile(rb"[\x00\x02-\x08\x0b-\x1f\x7f]")
 # How each field check reports a problem: (code, reason, tag).
-_Bad = Callable[[str, str, int], None]
+_Bad = Callable[[ErrorCode, str, int], None]
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -259,7 +260,7 @@ def _frame(
     """
     source = Source(file, line)
 
-    def reject(code: str, reason: str, text: str = "") -> RejectedMessage:
+    def reject(code: ErrorCode, reason: str, text: str = "") -> RejectedMessage:
         return RejectedMessage(source, text, (Problem(code, reason, source),))
 
     if raw is None:
@@ -342,7 +343,7 @@ def _framing_problems(
 ) -> list[Problem]:
     """BeginString, BodyLength and CheckSum per the FIX spec, over the SOH-delimited bytes."""
 
-    def problem(code: str, reason: str, tag: int) -> Problem:
+    def problem(code: ErrorCode, reason: str, tag: int) -> Problem:
         return Problem(code, reason, Source(source.file, source.line, tag_label(tag)))
 
     problems: list[Problem] = []
@@ -382,7 +383,7 @@ def _execution_report(
 ) -> Execution | RejectedMessage | None:
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, tag: int) -> None:
+    def bad(code: ErrorCode, reason: str, tag: int) -> None:
         problems.append(Problem(code, reason, Source(source.file, source.line, tag_label(tag))))
 
     by_tag: dict[int, list[str]] = {}

@@ -63,6 +63,7 @@ from xml.etree import ElementTree
 
 import xmlschema
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
 from backoffice.formats.holdings_mt535 import read_mt535
@@ -197,7 +198,7 @@ def _read_semt002(text: str, file: str) -> tuple[list[HoldingsStatement], list[P
 def _semt002_statement(
     document: ParsedDocument, report: ElementTree.Element, problems: list[Problem]
 ) -> CollectedStatement | None:
-    def bad(code: str, reason: str, element: ElementTree.Element | None, path: str) -> None:
+    def bad(code: ErrorCode, reason: str, element: ElementTree.Element | None, path: str) -> None:
         problems.append(Problem(code, reason, document.source(element, f"{_REPORT}/{path}")))
 
     page = document.find(report, "Pgntn")
@@ -377,7 +378,7 @@ def _csv_row(
     def cell(name: str) -> str:
         return row[columns[name]].strip()
 
-    def bad(code: str, reason: str, column: str) -> None:
+    def bad(code: ErrorCode, reason: str, column: str) -> None:
         problems.append(Problem(code, reason, Source(file, line, column)))
 
     account = cell("account")

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, Source
 from backoffice.formats.holdings_statement import (
     CollectedStatement,
@@ -158,7 +159,7 @@ def _mt535_page(
     general = [v for v in values if [name for name, _ in v.blocks] == ["GENL"]]
     errors = len(problems)
 
-    def bad(code: str, reason: str, at: _FinValue | None, label: str) -> None:
+    def bad(code: ErrorCode, reason: str, at: _FinValue | None, label: str) -> None:
         where = Source(file, at.line if at else line, at.label if at else label)
         problems.append(Problem(code, reason, where))
 
@@ -223,7 +224,7 @@ def _mt535_page(
 
 
 def _fin_date(
-    field: _FinValue | None, bad: Callable[[str, str, _FinValue | None, str], None]
+    field: _FinValue | None, bad: Callable[[ErrorCode, str, _FinValue | None, str], None]
 ) -> dt.date | None:
     if field is None:
         return None

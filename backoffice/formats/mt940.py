@@ -67,6 +67,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
 from backoffice.formats.fin import FinField, FinMessage, fin_fields, fin_messages
@@ -156,7 +157,9 @@ class _Problems:
     file: str
     found: list[Problem] = field(default_factory=list)
 
-    def add(self, code: str, reason: str, at: FinField | int, label: str | None = None) -> None:
+    def add(
+        self, code: ErrorCode, reason: str, at: FinField | int, label: str | None = None
+    ) -> None:
         if isinstance(at, FinField):
             line, label = at.line, label or at.label
         else:

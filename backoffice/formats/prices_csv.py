@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import InvariantViolation, Problem, Source
 from backoffice.formats.fix_log import RejectedMessage, valid_isin
 from backoffice.formats.trades_csv import (
@@ -105,7 +106,7 @@ def read_prices(path: Path) -> PriceFile:
 
     Raises `ProblemError` when the file is not such a CSV: `unreadable_file`, `empty_file`,
     `binary_file`, `not_utf8`, `not_a_csv`, `missing_header`, `wrong_delimiter`,
-    `missing_columns`, `duplicate_columns`, `line_too_long` (the header) or `too_many_rows`
+    `missing_column`, `duplicate_column`, `line_too_long` (the header) or `too_many_rows`
     (more than `rows_per_file_max`). A line's problems: `line_too_long`, `not_utf8`,
     `binary_line`, `malformed_row`, `unclosed_quote`, `truncated_row`, `wrong_column_count`,
     `missing_field`, `invalid_field` (a value over 64 characters), `invalid_isin` (format or
@@ -180,7 +181,7 @@ def _price(row: CsvRow, header: CsvHeader) -> ReferencePrice | list[Problem]:
     fields = row_fields(row, header)
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, column: str) -> None:
+    def bad(code: ErrorCode, reason: str, column: str) -> None:
         problems.append(Problem(code, reason, row.source(column)))
 
     isin = field_value(fields, "isin", bad, required=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
 from backoffice.formats.yaml_document import LINE_KEY, load_yaml
@@ -188,7 +189,7 @@ def _integer(text: str) -> object:
 
 
 class _RecordError(Exception):
-    def __init__(self, code: str, reason: str, field: str) -> None:
+    def __init__(self, code: ErrorCode, reason: str, field: str) -> None:
         super().__init__(reason)
         self.problem = Problem(code, reason, Source(field=field))
 

@@ -38,6 +38,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as DefusedET
 from stdnum import isin as stdnum_isin
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import InvariantViolation, Problem, ProblemError, Source
 from backoffice.refdata.model import currency_minor_units
 from backoffice.settlement.model import (
@@ -121,8 +122,8 @@ def validate_sese023(document: bytes) -> list[Problem]:
     """Problems of `document` against the sese.023.001.11 XSD; empty when it is valid.
 
     The bytes are parsed with defusedxml first: a DTD, an entity declaration or an external
-    reference is refused (`xml_forbidden`), not expanded. Other codes: `document_too_large`,
-    `xml_malformed`, and `schema_invalid` with the element's XPath (namespace left out when it
+    reference is refused (`unsafe_xml`), not expanded. Other codes: `document_too_large`,
+    `malformed_xml`, and `schema_invalid` with the element's XPath (namespace left out when it
     is sese.023's own) in `Source.field`. At most `problems_max` problems are returned.
     """
     if len(document) > document_bytes_max:
@@ -135,12 +136,12 @@ def validate_sese023(document: bytes) -> list[Problem]:
     try:
         root = DefusedET.fromstring(document, forbid_dtd=True)
     except DefusedXmlException as forbidden:
-        return [Problem("xml_forbidden", f"document uses a forbidden XML construct: {forbidden!r}")]
+        return [Problem("unsafe_xml", f"document uses a forbidden XML construct: {forbidden!r}")]
     except ET.ParseError as malformed:
         line = malformed.position[0] if malformed.position else None
         return [
             Problem(
-                "xml_malformed", f"document is not well-formed XML: {malformed}", Source(line=line)
+                "malformed_xml", f"document is not well-formed XML: {malformed}", Source(line=line)
             )
         ]
     problems: list[Problem] = []
@@ -190,7 +191,7 @@ def _instruction_problems(instruction: SettlementInstruction) -> list[Problem]:
     return problems
 
 
-def _text_problems(value: str, field: str, code: str) -> list[Problem]:
+def _text_problems(value: str, field: str, code: ErrorCode) -> list[Problem]:
     if not 1 <= len(value) <= text_chars_max:
         return [
             Problem(code, f"{field} must be 1 to {text_chars_max} characters", Source(field=field))

@@ -62,6 +62,7 @@ from xml.etree import ElementTree
 
 import xmlschema
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
 from backoffice.formats.fix_log import RejectedMessage
@@ -448,7 +449,7 @@ def _confirmation(
 ) -> StatusAdvice | RejectedMessage:
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, element: ElementTree.Element | None, path: str) -> None:
+    def bad(code: ErrorCode, reason: str, element: ElementTree.Element | None, path: str) -> None:
         problems.append(Problem(code, reason, document.source(element, f"{_CONFIRMATION}/{path}")))
 
     reference = _mx_reference(
@@ -485,7 +486,7 @@ def _confirmation(
     )
 
 
-_MxBad = Callable[[str, str, ElementTree.Element | None, str], None]
+_MxBad = Callable[[ErrorCode, str, ElementTree.Element | None, str], None]
 
 
 def _mx_decimal(text: str | None) -> str | None:
@@ -644,7 +645,7 @@ def _fin_message(raw: str, source: Source) -> StatusAdvice | RejectedMessage:
     file, line = source.file, source.line or 1
 
     def rejected(
-        code: str, reason: str, at: int = line, field: str | None = None
+        code: ErrorCode, reason: str, at: int = line, field: str | None = None
     ) -> RejectedMessage:
         return RejectedMessage(source, raw, (Problem(code, reason, Source(file, at, field)),))
 
@@ -698,7 +699,7 @@ class _FinText:
         self.fields: list[_FinField] = []
         self.problems: list[Problem] = []
 
-    def bad(self, code: str, reason: str, line: int | None, field: str | None) -> None:
+    def bad(self, code: ErrorCode, reason: str, line: int | None, field: str | None) -> None:
         self.problems.append(Problem(code, reason, Source(self.file, line or self.line, field)))
 
     def read(self, text: str, first_line: int) -> None:

@@ -28,7 +28,7 @@ A bank statement is all or nothing: every problem of every row is collected (the
 column of each) and any problem refuses the whole file with a `ProblemError`. Whole-file codes,
 shared with `backoffice.formats.trades_csv.read_header`: `unreadable_file`, `empty_file` (also
 a header with no row), `binary_file`, `not_utf8`, `not_a_csv`, `missing_header`,
-`wrong_delimiter`, `missing_columns`, `duplicate_columns`, `line_too_long`, `too_many_rows`, and
+`wrong_delimiter`, `missing_column`, `duplicate_column`, `line_too_long`, `too_many_rows`, and
 `invalid_mapping` (two roles on one column, an empty column name, a date format that is not
 one). A row's codes: `line_too_long`, `not_utf8`, `binary_line`, `malformed_row`,
 `unclosed_quote`, `truncated_row`, `wrong_column_count`, `missing_field`, `invalid_field` (a
@@ -48,6 +48,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import InvariantViolation, Problem, ProblemError, Source
 from backoffice.formats.fix_log import RejectedMessage
 from backoffice.formats.trades_csv import (
@@ -228,7 +229,7 @@ class _Row:
     raw: str
 
 
-Bad = Callable[[str, str, str], None]
+Bad = Callable[[ErrorCode, str, str], None]
 
 
 def _row(
@@ -242,7 +243,7 @@ def _row(
     fields = row_fields(row, header)
     problems_before = len(problems)
 
-    def bad(code: str, reason: str, column: str) -> None:
+    def bad(code: ErrorCode, reason: str, column: str) -> None:
         problems.append(Problem(code, reason, row.source(column)))
 
     def value(name: str, *, required: bool, chars_max: int = identifier_chars_max) -> str | None:

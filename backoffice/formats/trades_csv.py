@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import without_dos_eof
 from backoffice.formats.fix_log import (
@@ -87,7 +88,7 @@ def read_trades_csv(
 
     Raises `ProblemError` at once (before any row) when the file is not such a CSV:
     `unreadable_file`, `empty_file`, `binary_file`, `not_utf8`, `not_a_csv`, `missing_header`,
-    `wrong_delimiter`, `missing_columns`, `duplicate_columns` or `line_too_long` (the header).
+    `wrong_delimiter`, `missing_column`, `duplicate_column` or `line_too_long` (the header).
     Raises `too_many_rows` while reading once more than `rows_per_file_max` rows were read: the
     whole file is refused rather than imported in part. Blank lines (and lines of empty fields
     only, as spreadsheets write them) are skipped and counted in `summary` when one is given.
@@ -161,7 +162,7 @@ def read_header(path: Path, required: tuple[str, ...], *, what: str) -> CsvHeade
         ) from error
 
 
-def _refuse(code: str, reason: str, file: str, line: int | None = None) -> ProblemError:
+def _refuse(code: ErrorCode, reason: str, file: str, line: int | None = None) -> ProblemError:
     return ProblemError(Problem(code, reason, Source(file, line)))
 
 
@@ -244,7 +245,7 @@ def _header_columns(
         repeated = sorted({c for c in columns if c and columns.count(c) > 1})
         if repeated:
             raise _refuse(
-                "duplicate_columns", f"the header repeats {', '.join(repeated)}", file, line
+                "duplicate_column", f"the header repeats {', '.join(repeated)}", file, line
             )
         return columns
     for delimiter, name in OTHER_DELIMITERS.items():
@@ -271,7 +272,7 @@ def _header_columns(
             line,
         )
     raise _refuse(
-        "missing_columns", f"the header lacks the column(s) {', '.join(missing)}", file, line
+        "missing_column", f"the header lacks the column(s) {', '.join(missing)}", file, line
     )
 
 
@@ -336,7 +337,7 @@ def _row(
 ) -> CsvRow | RejectedMessage | None:
     source = Source(file, line)
 
-    def reject(code: str, reason: str, text: str) -> RejectedMessage:
+    def reject(code: ErrorCode, reason: str, text: str) -> RejectedMessage:
         return RejectedMessage(source, text, (Problem(code, reason, source),))
 
     content = raw.rstrip(b"\r\n") if raw is not None else None
@@ -392,7 +393,7 @@ def row_fields(row: CsvRow, header: CsvHeader) -> dict[str, str]:
 # -- One row as an execution -----------------------------------------------------------------
 
 # How each check reports a problem: (code, reason, column).
-Bad = Callable[[str, str, str], None]
+Bad = Callable[[ErrorCode, str, str], None]
 
 
 def _execution(row: CsvRow, header: CsvHeader) -> Execution | RejectedMessage:
@@ -403,7 +404,7 @@ def _execution(row: CsvRow, header: CsvHeader) -> Execution | RejectedMessage:
     fields = row_fields(row, header)
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, column: str) -> None:
+    def bad(code: ErrorCode, reason: str, column: str) -> None:
         problems.append(Problem(code, reason, row.source(column)))
 
     def value(column: str, *, required: bool = True) -> str | None:

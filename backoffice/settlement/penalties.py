@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import InvariantViolation, Problem, invariant
 from backoffice.money import scale_max
 from backoffice.settlement.model import Direction
@@ -522,8 +523,8 @@ def _check_stretches(stretches: list[SettlementFail]) -> None:
 
 
 def _first_per_code(problems: list[Problem]) -> list[Problem]:
-    counts: dict[str, int] = {}
-    first: dict[str, Problem] = {}
+    counts: dict[ErrorCode, int] = {}
+    first: dict[ErrorCode, Problem] = {}
     for problem in problems:
         counts[problem.code] = counts.get(problem.code, 0) + 1
         first.setdefault(problem.code, problem)
@@ -567,7 +568,7 @@ def _penalty_day(
     prices: ReferencePrices,
     rates: dict[str, tuple[list[dt.date], list[tuple[int, int]]]],
 ) -> PenaltyDay | Problem:
-    def problem(code: str, reason: str) -> Problem:
+    def problem(code: ErrorCode, reason: str) -> Problem:
         return Problem(code, f"fail {fail.reference!r} on {day}: {reason}")
 
     cash_rate: tuple[int, int] | None = None

@@ -25,6 +25,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.money import amount_minor_max, parse_amount
 from backoffice.refdata import calendars
@@ -141,7 +142,7 @@ def capture(
     """The execution validated and enriched, or every reason it cannot be."""
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, field: str) -> None:
+    def bad(code: ErrorCode, reason: str, field: str) -> None:
         problems.append(
             Problem(code, reason, Source(execution.source.file, execution.source.line, field))
         )

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest
 from backoffice.ledger.service import post_in_transaction, quarantine_one
@@ -169,7 +170,7 @@ def _apply_instruction(
         )
     problems: list[Problem] = []
 
-    def bad(code: str, reason: str, field: str) -> None:
+    def bad(code: ErrorCode, reason: str, field: str) -> None:
         problems.append(
             Problem(code, reason, Source(instruction.source.file, instruction.source.line, field))
         )

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
+from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -30,7 +31,7 @@ _TRADING_KEYS = "je.key LIKE 'trades:%'"
 def verify_trades(store: Store) -> list[Problem]:
     problems: list[Problem] = []
 
-    def wrong(code: str, reason: str) -> None:
+    def wrong(code: ErrorCode, reason: str) -> None:
         if len(problems) < problems_reported_max:
             problems.append(Problem(code, reason))
 
