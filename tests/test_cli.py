@@ -140,7 +140,8 @@ def test_the_demo_builds_a_verified_day_and_prints_a_trial_balance_that_nets_to_
     result = run("demo", "--entries", "400", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "the books hold" in result.stderr
-    assert "Trial balance" in result.stdout
+    assert "Trial balance" in result.stderr
+    assert result.stdout.splitlines()[0].split("\t") == ["asset", "debits", "credits", "net"]
     again = run("demo", "--entries", "400", cwd=tmp_path)  # its own file is made afresh
     assert again.returncode == 0, again.stderr
     verified = run("--db", "sqlite:///backoffice-demo.db", "ledger", "verify", cwd=tmp_path)

@@ -16,9 +16,8 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
-from rich.table import Table
 
-from backoffice.cli.output import byte_progress, print_json, stderr, stdout
+from backoffice.cli.output import Listing, byte_progress, print_json, stderr, stdout
 from backoffice.errors import InvariantViolation, Problem, ProblemError
 from backoffice.store.engine import Store, one_line, open_store
 
@@ -145,7 +144,7 @@ def refdata_list(
     if json:
         print_json(records)
         return
-    table = Table(*(records[0].keys() if records else ["(none)"]))
+    table = Listing(*(records[0].keys() if records else ["(none)"]))
     for record in records:
         table.add_row(
             *(
@@ -153,7 +152,7 @@ def refdata_list(
                 for v in record.values()
             )
         )
-    stdout.print(table)
+    table.print()
 
 
 def _record(item: Any) -> dict[str, Any]:
@@ -238,7 +237,10 @@ def ledger_balances(
             ]
         )
         return
-    table = Table("account", "asset", "balance", "debits", "credits", "pending")
+    table = Listing(
+        "account", "asset", "balance", "debits", "credits", "pending",
+        amounts=("balance", "debits", "credits", "pending"),
+    )  # fmt: skip
     for line in lines:
         b, scale = line.balance, line.scale
         table.add_row(
@@ -249,7 +251,7 @@ def ledger_balances(
             format_amount(b.credits_posted, scale),
             format_amount(b.pending_minor, scale),
         )
-    stdout.print(table)
+    table.print()
 
 
 @ledger_app.command("trial-balance")
@@ -280,10 +282,13 @@ def _print_trial_balance(lines: Any, json: bool) -> None:
     if json:
         print_json(rows)
         return
-    table = Table("asset", "debits", "credits", "net", title="Trial balance")
+    table = Listing(
+        "asset", "debits", "credits", "net", title="Trial balance",
+        amounts=("debits", "credits", "net"),
+    )  # fmt: skip
     for row in rows:
         table.add_row(row["asset"], row["debits"], row["credits"], row["net"])
-    stdout.print(table)
+    table.print()
 
 
 @ledger_app.command("verify")
@@ -385,16 +390,16 @@ def ledger_quarantine(
     if json:
         print_json(items)
         return
-    table = Table("id", "file", "line", "problems", "raw")
+    table = Listing("id", "file", "line", "problems", "raw")
     for item in items:
         table.add_row(
             str(item["id"]),
             item["file"],
             str(item["line"]),
             "; ".join(f"{p['code']}: {p['reason']}" for p in item["problems"]),
-            item["raw"][:80],
+            item["raw"],
         )
-    stdout.print(table)
+    table.print()
 
 
 @ledger_app.command("entries")
@@ -412,17 +417,17 @@ def ledger_entries(
     if json:
         print_json(entries)
         return
-    table = Table("id", "key", "kind", "date", "description", "postings")
+    table = Listing("id", "key", "kind", "date", "description", "postings")
     for entry in entries:
         table.add_row(
             str(entry["id"]),
             entry["key"],
             entry["kind"],
             entry["date"],
-            entry["description"][:40],
-            "\n".join(f"{p['account']} {p['amount']}" for p in entry["postings"]),
+            entry["description"],
+            [f"{p['account']} {p['amount']}" for p in entry["postings"]],
         )
-    stdout.print(table)
+    table.print()
 
 
 @ledger_app.command("export")

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from backoffice.cli.options import JsonOption, cli_context, required_date
-from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.cli.output import Listing, print_json, stderr
 from backoffice.errors import Problem, ProblemError, Source
 
 recon_app = typer.Typer(
@@ -156,14 +155,14 @@ def recon_quarantine(ctx: typer.Context, json: JsonOption = False) -> None:
     if json:
         print_json(rows)
         return
-    table = Table("id", "file", "problems")
+    table = Listing("id", "file", "problems")
     for row in rows:
         table.add_row(
             str(row["id"]),
             row["file"],
             "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
         )
-    stdout.print(table)
+    table.print()
     stderr.print(f"{len(rows)} quarantined")
 
 
@@ -176,13 +175,13 @@ def recon_statements(ctx: typer.Context, json: JsonOption = False) -> None:
     if json:
         print_json(rows)
         return
-    table = Table("statement_id", "account", "format", "currency", "opening", "closing", "lines")
+    table = Listing("statement_id", "account", "format", "currency", "opening", "closing", "lines")
     for row in rows:
         table.add_row(
             row["statement_id"], row["account"], row["format"], row["currency"],
             row["opening_balance"], row["closing_balance"], str(len(row["lines"])),
         )  # fmt: skip
-    stdout.print(table)
+    table.print()
 
 
 @recon_app.command("run")
@@ -215,7 +214,7 @@ def recon_run(
     if json:
         print_json({"matched": result.matched, "breaks": breaks, "closed": result.closed})
         return
-    table = Table("break_id", "type", "account", "amount", "value_date", "reference")
+    table = Listing("break_id", "type", "account", "amount", "value_date", "reference")
     for row in breaks:
         table.add_row(
             *(
@@ -223,7 +222,7 @@ def recon_run(
                 for c in ("break_id", "type", "account", "amount", "value_date", "reference")
             )
         )
-    stdout.print(table)
+    table.print()
     stderr.print(
         f"{result.matched} matches, {len(breaks)} breaks, {result.closed} earlier breaks cleared"
     )
@@ -255,10 +254,10 @@ def recon_breaks(
         "owner",
         "age_days",
     ]
-    table = Table(*columns)
+    table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-    stdout.print(table)
+    table.print()
     stderr.print(f"{len(rows)} breaks")
 
 

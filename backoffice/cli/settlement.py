@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from backoffice.cli.options import JsonOption, cli_context, required_date
-from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.cli.output import Listing, print_json, stderr
 from backoffice.errors import Problem, ProblemError
 
 settlement_app = typer.Typer(
@@ -44,10 +43,10 @@ def settlement_net(
         print_json(result.as_json())
         return
     columns = ["obligation_id", "counterparty", "isin", "currency", "quantity", "cash_amount", "status"]  # fmt: skip
-    table = Table(*columns, "trades")
+    table = Listing(*columns, "trades")
     for row in result.obligations:
         table.add_row(*(str(row[c]) for c in columns), str(len(row["trade_ids"])))
-    stdout.print(table)
+    table.print()
     for row in result.obligations:
         if row["reason"]:
             stderr.print(
@@ -156,10 +155,10 @@ def settlement_fails(
         print_json(rows)
         return
     columns = ["obligation_id", "counterparty", "isin", "settlement_date", "age_days", "bucket", "direction", "quantity_due", "cash_due", "status", "reason"]  # fmt: skip
-    table = Table(*columns)
+    table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-    stdout.print(table)
+    table.print()
     stderr.print(f"{len(rows)} fails as of {as_of}")
 
 
@@ -241,10 +240,10 @@ def settlement_penalties(
         )
     else:
         columns = list(lines[0]) if lines else ["reference"]
-        table = Table(*columns)
+        table = Listing(*columns)
         for line in lines:
             table.add_row(*(str(line[c]) for c in columns))
-        stdout.print(table)
+        table.print()
         for problem in report.problems:
             stderr.print(f"not priced: {problem.describe()}", markup=False)
         stderr.print(f"{len(lines)} penalty lines for {month}")
@@ -268,7 +267,7 @@ def settlement_quarantine(
     if json:
         print_json(rows)
         return
-    table = Table("id", "file", "line", "problems")
+    table = Listing("id", "file", "line", "problems")
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -276,5 +275,5 @@ def settlement_quarantine(
             str(row["line"]),
             "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
         )
-    stdout.print(table)
+    table.print()
     stderr.print(f"{len(rows)} quarantined")

@@ -10,10 +10,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from backoffice.cli.options import JsonOption, cli_context, required_date
-from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.cli.output import Listing, print_json, stderr
 from backoffice.errors import Problem, ProblemError, Source
 
 trades_app = typer.Typer(
@@ -144,10 +143,10 @@ def trades_list(
         columns = ["allocation_id", "client", "side", "quantity", "isin", "price", "net_amount", "status", "confirm_id"]  # fmt: skip
     else:
         columns = ["trade_id", "account", "side", "quantity", "isin", "price", "trade_date", "settlement_date", "net_amount", "status"]  # fmt: skip
-    table = Table(*columns)
+    table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
-    stdout.print(table)
+    table.print()
     stderr.print(f"{len(rows)} {'allocations' if allocations else 'trades'}")
 
 
@@ -179,7 +178,7 @@ def trades_quarantine(
             ]
         )
         return
-    table = Table("id", "kind", "file", "line", "problems", "raw")
+    table = Listing("id", "kind", "file", "line", "problems", "raw")
     for item in items:
         table.add_row(
             str(item.id),
@@ -187,9 +186,9 @@ def trades_quarantine(
             item.file,
             str(item.line),
             "; ".join(f"{p['code']}: {p['reason']}" for p in item.problems),
-            item.raw[:60],
+            item.raw,
         )
-    stdout.print(table)
+    table.print()
     stderr.print(f"{len(items)} quarantined")
 
 
@@ -352,10 +351,10 @@ def trades_unaffirmed(
         print_json(rows)
         return
     columns = ["kind", "id", "confirm_id", "client", "side", "quantity", "isin", "status", "reason"]
-    table = Table(*columns)
+    table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
-    stdout.print(table)
+    table.print()
     stderr.print(f"{len(rows)} not affirmed on {date}")
 
 
