@@ -329,7 +329,7 @@ def test_a_correction_proposed_by_alice_is_refused_to_her_and_resolves_the_break
         cli(
             "--actor", "alice", "recon", "resolve", "propose", break_id,
             "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
-            "--description", "bank fee November",
+            "--description", "bank fee November", "--json",
         )
     )  # fmt: skip
     number = str(proposed.json()["correction_id"])
@@ -414,3 +414,35 @@ def test_a_run_for_the_bank_account_alone_reports_no_position_breaks_of_the_cust
     ran = run(cli, MONDAY, "--account", NOSTRO)
     assert fee in ran["breaks"]
     assert [row for row in ran["breaks"] if row["account"] != NOSTRO] == []
+
+
+def test_import_tells_a_person_in_a_sentence_what_it_imported_and_what_it_already_had(
+    books: Store, cli: Cli, tmp_path: Path
+) -> None:
+    file = camt053(
+        tmp_path / "monday.xml", "STMT-1", "0.00", "150.00",
+        entry("100.00", "PAY-1"), entry("50.00", "PAY-2"),
+    )  # fmt: skip
+    first = ok(cli("recon", "import", str(file)))
+    assert first.stdout == ""
+    assert first.stderr.strip() == f"Imported 1 statement (2 lines) from {file}."
+    again = ok(cli("recon", "import", str(file)))
+    assert (
+        again.stderr.strip() == f"Imported 0 statements (0 lines) from {file}; 1 already imported."
+    )
+    assert "{" not in first.stderr + again.stderr
+
+
+def test_propose_prints_a_sentence_for_a_person_and_json_only_when_asked(
+    books: Store, cli: Cli, tmp_path: Path
+) -> None:
+    break_id = fee_break(books, cli, tmp_path)["break_id"]
+    proposal = (
+        "recon", "resolve", "propose", break_id,
+        "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
+        "--description", "bank fee November",
+    )  # fmt: skip
+    shown = ok(cli("--actor", "alice", *proposal))
+    assert shown.stdout == ""
+    assert shown.stderr.startswith(f"Correction 1 proposed by alice for break {break_id}")
+    assert ok(cli("--actor", "alice", *proposal, "--json")).json() == {"correction_id": 2}

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from backoffice.cli.options import JsonOption, cli_context, required_date
-from backoffice.cli.output import Listing, print_json, stderr
+from backoffice.cli.output import Listing, print_json, say, stderr
 from backoffice.errors import Problem, ProblemError, Source
 
 recon_app = typer.Typer(
@@ -136,11 +136,36 @@ def recon_import(
                     stderr.print(f"quarantined: {problem.describe()}", markup=False)
         results.append(row)
         if not json and not row.get("quarantined"):
-            stderr.print(f"{file}: {row}", highlight=False, markup=False)
+            say(_imported(row))
     if json:
         print_json(results)
     if refused:
         raise typer.Exit(1)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _imported(row: dict[str, Any]) -> str:
+    """One file's import as a sentence for a person."""
+    if "positions" in row:
+        return (
+            f"Imported {_plural(row['holdings_statements'], 'holdings statement')} "
+            f"({_plural(row['positions'], 'position')}) from {row['file']}."
+        )
+    sentence = (
+        f"Imported {_plural(row['statements'], 'statement')} "
+        f"({_plural(row['lines'], 'line')}) from {row['file']}"
+    )
+    if row["existing"]:
+        sentence += f"; {row['existing']} already imported"
+    if row["balance_breaks"]:
+        sentence += (
+            f"; {_plural(len(row['balance_breaks']), 'balance break')} "
+            "(the balances do not follow from the lines: recon breaks)"
+        )
+    return sentence + "."
 
 
 @recon_app.command("quarantine")
@@ -295,6 +320,7 @@ def resolve_propose(
     break_id: str,
     posting: Annotated[list[str], typer.Option("--posting", help="ACCOUNT=AMOUNT (repeat)")],
     description: Annotated[str, typer.Option("--description")],
+    json: JsonOption = False,
 ) -> None:
     """Propose a correcting ledger entry for a break (another person approves it)."""
     from backoffice.recon.service import propose_correction
@@ -311,8 +337,13 @@ def resolve_propose(
     number = propose_correction(
         context.store(), break_id, postings, description=description, actor=context.actor
     )
-    stderr.print(f"correction {number} proposed by {context.actor}; another person approves it")
-    print_json({"correction_id": number})
+    if json:
+        print_json({"correction_id": number})
+        return
+    say(
+        f"Correction {number} proposed by {context.actor} for break {break_id}; another person "
+        f"approves it (recon resolve approve {number}) or rejects it."
+    )
 
 
 @resolve_app.command("approve")
