@@ -790,6 +790,13 @@ def list_breaks(
     ]
 
 
+def _audit(connection: sa.Connection, actor: str, command: str, detail: dict[str, Any]) -> None:
+    """The command's one audit record, in the transaction of its writes."""
+    LedgerRepository(connection).append_audit(
+        now_us(), actor, command, orjson.dumps(detail).decode()
+    )
+
+
 def _break(connection: sa.Connection, break_id: str) -> Any:
     row = connection.execute(
         sa.select(schema.breaks).where(schema.breaks.c.break_id == break_id)
@@ -829,6 +836,8 @@ def update_break(
             _event(connection, break_id, actor, "status", status)
         if comment:
             _event(connection, break_id, actor, "comment", comment)
+        changes = {"owner": owner, "status": status, "comment": comment}
+        _audit(connection, actor, "recon.break", {"break_id": break_id} | changes)
 
 
 def manual_match(store: Store, statement_break: str, books_break: str, *, actor: str) -> None:
@@ -877,6 +886,10 @@ def manual_match(store: Store, statement_break: str, books_break: str, *, actor:
         )
         for break_id, other in ((statement_break, books_break), (books_break, statement_break)):
             _resolve(connection, break_id, actor, f"matched by hand with {other}", at)
+        _audit(
+            connection, actor, "recon.match",
+            {"match_no": number, "statement_break": statement_break, "books_break": books_break},
+        )  # fmt: skip
 
 
 def propose_correction(
@@ -911,6 +924,10 @@ def propose_correction(
         _event(
             connection, break_id, actor, "proposed", f"correction {correction_id}: {description}"
         )
+        _audit(
+            connection, actor, "recon.propose",
+            {"correction_id": correction_id, "break_id": break_id},
+        )  # fmt: skip
     return int(correction_id)
 
 
@@ -955,6 +972,10 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
                 .values(status="rejected", approved_by=actor, decided_at_us=at)
             )
             _event(connection, row.break_id, actor, "rejected", f"correction {correction_id}")
+            _audit(
+                connection, actor, "recon.reject",
+                {"correction_id": correction_id, "break_id": row.break_id},
+            )  # fmt: skip
             return None
         key = f"recon:correction/{correction_id}"
         request = EntryRequest(
