@@ -85,7 +85,7 @@ def test_control_characters_in_an_older_description_are_shown_escaped(
     assert "\r" not in shown.stdout
     assert "\\x1b[2J\\x1b[31mPWNED\\x1b[0m\\x0dfake" in shown.stdout
     as_json = cli("ledger", "entries", "--json")
-    assert as_json.json()[0]["description"] == HOSTILE
+    assert as_json.json()["items"][0]["description"] == HOSTILE
 
 
 def test_escaping_keeps_tab_for_people_and_escapes_it_for_tsv() -> None:

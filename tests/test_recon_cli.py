@@ -150,12 +150,15 @@ def fee_break(books: Store, cli: Cli, tmp_path: Path) -> dict[str, Any]:
 
 
 def ledger_entry(cli: Cli, key: str) -> Any:
-    entries = ok(cli("ledger", "entries", "--json")).json()
+    entries = ok(cli("ledger", "entries", "--json")).json()["items"]
     return next((entry for entry in entries if entry["key"] == key), None)
 
 
 def breaks_by_id(cli: Cli, *options: str) -> dict[str, dict[str, Any]]:
-    return {row["break_id"]: row for row in ok(cli("recon", "breaks", "--json", *options)).json()}
+    return {
+        row["break_id"]: row
+        for row in ok(cli("recon", "breaks", "--json", *options)).json()["items"]
+    }
 
 
 def next_day_breaks(cli: Cli, tmp_path: Path, balance: str) -> list[Any]:
@@ -242,7 +245,7 @@ def test_a_malformed_file_is_quarantined_with_its_reasons_and_text_while_a_good_
     )
     (imported,) = ok(cli("recon", "statements", "--json")).json()
     assert imported["statement_id"] == "STMT-1"
-    quarantined = ok(cli("recon", "quarantine", "--json")).json()
+    quarantined = ok(cli("recon", "quarantine", "--json")).json()["items"]
     assert [(row["file"], row["raw"]) for row in quarantined] == [
         (str(truncated), truncated.read_text()), (str(invalid), invalid.read_text()),
     ]  # fmt: skip
@@ -265,7 +268,7 @@ def test_a_statement_for_an_account_no_ledger_account_names_is_refused_and_quara
     (problem,) = row["problems"]
     assert problem["code"] == "unknown_account"
     assert (stranger in problem["reason"], str(file) in problem["where"]) == (True, True)
-    (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()
+    (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()["items"]
     assert [p["code"] for p in quarantined["problems"]] == ["unknown_account"]
     assert quarantined["raw"] == file.read_text()
     assert ok(cli("recon", "statements", "--json")).json() == []

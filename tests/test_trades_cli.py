@@ -76,7 +76,7 @@ def test_import_exits_zero_when_everything_is_captured_and_one_when_anything_is_
     assert "1 quarantined" in bad.stderr
     listed = cli("trades", "quarantine", "--json")
     assert listed.status == 0
-    (item,) = listed.json()
+    (item,) = listed.json()["items"]
     assert (item["kind"], item["file"], item["line"]) == ("trades.import", str(csv), 3)
     assert [p["code"] for p in item["problems"]] == ["unknown_account"]
     assert item["raw"].startswith("T2,NOBODY,")
@@ -97,8 +97,8 @@ def test_a_repaired_message_resubmitted_is_captured_and_its_item_resolved(
     done = cli("trades", "resubmit", str(item.id), str(repaired))
     assert done.status == 0, done.stderr
     assert [t["trade_id"] for t in cli("trades", "list", "--json").json()] == ["E1"]
-    assert cli("trades", "quarantine", "--json").json() == []
-    resolved = cli("trades", "quarantine", "--all", "--json").json()
+    assert cli("trades", "quarantine", "--json").json()["items"] == []
+    resolved = cli("trades", "quarantine", "--all", "--json").json()["items"]
     assert [(i["id"], i["resolved"]) for i in resolved] == [(item.id, True)]
     again = cli("trades", "resubmit", str(item.id), str(repaired))
     assert again.status == 1
@@ -287,7 +287,7 @@ def test_affirm_and_unaffirmed_through_the_cli(desk: Store, cli: Cli, tmp_path: 
     result = cli("trades", "affirm", str(answers))
     assert result.status == 1
     assert "unknown_confirmation" in result.stderr
-    (item,) = cli("trades", "quarantine", "--json").json()
+    (item,) = cli("trades", "quarantine", "--json").json()["items"]
     assert (item["kind"], item["line"]) == ("trades.affirm", 3)
     open_items = cli("trades", "unaffirmed", "--date", "2026-01-15", "--json")
     assert open_items.status == 0

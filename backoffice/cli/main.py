@@ -17,8 +17,10 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 import typer
 
+from backoffice.cli.options import AfterOption, LimitOption, id_cursor, page_hint, print_page_json
 from backoffice.cli.output import Listing, byte_progress, print_json, stderr, stdout
 from backoffice.errors import InvariantViolation, Problem, ProblemError
+from backoffice.ledger.queries import list_page_default
 from backoffice.store.engine import Store, one_line, open_store
 
 app = typer.Typer(
@@ -381,17 +383,20 @@ def ledger_expire_pending(ctx: typer.Context) -> None:
 @ledger_app.command("quarantine")
 def ledger_quarantine(
     ctx: typer.Context,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Input lines that were refused, with their raw text, file, line and reasons."""
+    """Input lines that were refused, with their raw text, file, line and reasons, oldest
+    first, a page at a time."""
     from backoffice.ledger.queries import quarantined
 
-    items = quarantined(_context(ctx).store())
+    page = quarantined(_context(ctx).store(), limit=limit, after=id_cursor(after))
     if json:
-        print_json(items)
+        print_page_json(page.items, page.next)
         return
     table = Listing("id", "file", "line", "problems", "raw")
-    for item in items:
+    for item in page.items:
         table.add_row(
             str(item["id"]),
             item["file"],
@@ -400,25 +405,25 @@ def ledger_quarantine(
             item["raw"],
         )
     table.print()
+    page_hint(len(page.items), page.next, "quarantined")
 
 
 @ledger_app.command("entries")
 def ledger_entries(
     ctx: typer.Context,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=100_000, help="at most this many, newest first")
-    ] = 50,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """The newest journal entries with their postings."""
+    """The journal entries with their postings, newest first, a page at a time."""
     from backoffice.ledger.queries import recent_entries
 
-    entries = recent_entries(_context(ctx).store(), limit=limit)
+    page = recent_entries(_context(ctx).store(), limit=limit, before=id_cursor(after))
     if json:
-        print_json(entries)
+        print_page_json(page.items, page.next)
         return
     table = Listing("id", "key", "kind", "date", "description", "postings")
-    for entry in entries:
+    for entry in page.items:
         table.add_row(
             str(entry["id"]),
             entry["key"],
@@ -428,6 +433,7 @@ def ledger_entries(
             [f"{p['account']} {p['amount']}" for p in entry["postings"]],
         )
     table.print()
+    page_hint(len(page.items), page.next, "entries")
 
 
 @ledger_app.command("export")

@@ -7,9 +7,19 @@ from typing import Annotated, Any
 
 import typer
 
-from backoffice.cli.options import JsonOption, cli_context, required_date
+from backoffice.cli.options import (
+    AfterOption,
+    JsonOption,
+    LimitOption,
+    cli_context,
+    id_cursor,
+    page_hint,
+    print_page_json,
+    required_date,
+)
 from backoffice.cli.output import Listing, print_json, say, stderr
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.ledger.queries import list_page_default
 
 recon_app = typer.Typer(
     help="Reconciliation: statements, matching, breaks, corrections.", no_args_is_help=True
@@ -169,16 +179,24 @@ def _imported(row: dict[str, Any]) -> str:
 
 
 @recon_app.command("quarantine")
-def recon_quarantine(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Statement and holdings files refused: file, every reason, and the text."""
-    from backoffice.trades.service import quarantined
+def recon_quarantine(
+    ctx: typer.Context,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Statement and holdings files refused: file, every reason, and the text; oldest first,
+    a page at a time."""
+    from backoffice.ledger.queries import quarantined
 
-    items = quarantined(cli_context(ctx).store(), kinds=(QUARANTINE_KIND,))
+    page = quarantined(
+        cli_context(ctx).store(), kinds=(QUARANTINE_KIND,), limit=limit, after=id_cursor(after)
+    )
     rows: list[dict[str, Any]] = [
-        {"id": i.id, "file": i.file, "problems": i.problems, "raw": i.raw} for i in items
+        {key: item[key] for key in ("id", "file", "problems", "raw")} for item in page.items
     ]
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     table = Listing("id", "file", "problems")
     for row in rows:
@@ -188,7 +206,7 @@ def recon_quarantine(ctx: typer.Context, json: JsonOption = False) -> None:
             "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
         )
     table.print()
-    stderr.print(f"{len(rows)} quarantined")
+    page_hint(len(rows), page.next, "quarantined")
 
 
 @recon_app.command("statements")
@@ -259,14 +277,18 @@ def recon_breaks(
     status: Annotated[
         str | None, typer.Option("--status", help="open, investigating, resolved")
     ] = None,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Breaks with their type, age, owner, status and history."""
-    from backoffice.recon.service import list_breaks
+    """Breaks with their type, age, owner, status and history, in the order they were
+    filed, a page at a time."""
+    from backoffice.recon.queries import breaks_page
 
-    rows = list_breaks(cli_context(ctx).store(), status=status)
+    page = breaks_page(cli_context(ctx).store(), status=status, limit=limit, after=id_cursor(after))
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     columns = [
         "break_id",
@@ -279,11 +301,11 @@ def recon_breaks(
         "owner",
         "age_days",
     ]
-    table = Listing(*columns)
+    table = Listing(*columns, amounts=("amount",))
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
     table.print()
-    stderr.print(f"{len(rows)} breaks")
+    page_hint(len(rows), page.next, "breaks")
 
 
 @recon_app.command("break")

@@ -8,9 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
-from backoffice.cli.options import JsonOption, cli_context, required_date
+from backoffice.cli.options import (
+    AfterOption,
+    JsonOption,
+    LimitOption,
+    cli_context,
+    id_cursor,
+    page_hint,
+    print_page_json,
+    required_date,
+)
 from backoffice.cli.output import Listing, print_json, stderr
 from backoffice.errors import Problem, ProblemError
+from backoffice.ledger.queries import list_page_default
 
 settlement_app = typer.Typer(
     help="Clearing and settlement: netting, instructions, status, fails.", no_args_is_help=True
@@ -254,18 +264,23 @@ def settlement_penalties(
 @settlement_app.command("quarantine")
 def settlement_quarantine(
     ctx: typer.Context,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Inbound settlement messages refused: raw text, file, line, every reason."""
-    from backoffice.trades.service import quarantined
+    """Inbound settlement messages refused: raw text, file, line, every reason; oldest first,
+    a page at a time."""
+    from backoffice.ledger.queries import quarantined
 
-    items = quarantined(cli_context(ctx).store(), kinds=("settlement.status",))
+    page = quarantined(
+        cli_context(ctx).store(), kinds=("settlement.status",), limit=limit,
+        after=id_cursor(after),
+    )  # fmt: skip
     rows: list[dict[str, Any]] = [
-        {"id": i.id, "file": i.file, "line": i.line, "problems": i.problems, "raw": i.raw}
-        for i in items
+        {key: item[key] for key in ("id", "file", "line", "problems", "raw")} for item in page.items
     ]
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     table = Listing("id", "file", "line", "problems")
     for row in rows:
@@ -276,4 +291,4 @@ def settlement_quarantine(
             "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
         )
     table.print()
-    stderr.print(f"{len(rows)} quarantined")
+    page_hint(len(rows), page.next, "quarantined")

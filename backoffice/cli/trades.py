@@ -11,9 +11,19 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from backoffice.cli.options import JsonOption, cli_context, required_date
+from backoffice.cli.options import (
+    AfterOption,
+    JsonOption,
+    LimitOption,
+    cli_context,
+    id_cursor,
+    page_hint,
+    print_page_json,
+    required_date,
+)
 from backoffice.cli.output import Listing, print_json, stderr
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.ledger.queries import list_page_default
 
 trades_app = typer.Typer(
     help="Trades: capture, allocation, confirmation, affirmation.", no_args_is_help=True
@@ -156,40 +166,34 @@ def trades_quarantine(
     all_items: Annotated[
         bool, typer.Option("--all", help="include items already resubmitted")
     ] = False,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Messages refused by import, allocation or affirmation: raw text, file, line, reasons."""
-    from backoffice.trades.service import quarantined
+    """Messages refused by import, allocation or affirmation: raw text, file, line, reasons;
+    oldest first, a page at a time."""
+    from backoffice.ledger.queries import quarantined
+    from backoffice.trades.service import TRADE_QUARANTINE_KINDS
 
-    items = quarantined(cli_context(ctx).store(), include_resolved=all_items)
+    page = quarantined(
+        cli_context(ctx).store(), kinds=TRADE_QUARANTINE_KINDS, include_resolved=all_items,
+        limit=limit, after=id_cursor(after),
+    )  # fmt: skip
     if json:
-        print_json(
-            [
-                {
-                    "id": item.id,
-                    "kind": item.kind,
-                    "file": item.file,
-                    "line": item.line,
-                    "problems": item.problems,
-                    "raw": item.raw,
-                    "resolved": item.resolved,
-                }
-                for item in items
-            ]
-        )
+        print_page_json(page.items, page.next)
         return
     table = Listing("id", "kind", "file", "line", "problems", "raw")
-    for item in items:
+    for item in page.items:
         table.add_row(
-            str(item.id),
-            item.kind.removeprefix("trades."),
-            item.file,
-            str(item.line),
-            "; ".join(f"{p['code']}: {p['reason']}" for p in item.problems),
-            item.raw,
+            str(item["id"]),
+            item["kind"].removeprefix("trades."),
+            item["file"],
+            str(item["line"]),
+            "; ".join(f"{p['code']}: {p['reason']}" for p in item["problems"]),
+            item["raw"],
         )
     table.print()
-    stderr.print(f"{len(items)} quarantined")
+    page_hint(len(page.items), page.next, "quarantined")
 
 
 @trades_app.command("resubmit")

@@ -49,6 +49,8 @@ from backoffice.recon.model import (
     MatchingRules,
     Statement,
 )
+from backoffice.recon.queries import breaks_page as breaks_page  # noqa: PLC0414  (re-exported)
+from backoffice.recon.queries import list_breaks as list_breaks  # noqa: PLC0414  (re-exported)
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
@@ -736,58 +738,6 @@ def _resolve(
 
 
 # --- Breaks and their workflow ------------------------------------------------------------
-
-
-def list_breaks(
-    store: Store, *, status: str | None = None, today: dt.date | None = None
-) -> list[dict[str, Any]]:
-    b, a, s = schema.breaks, schema.accounts, schema.assets
-    today = today or dt.datetime.now(dt.UTC).date()
-    query = (
-        sa.select(
-            b,
-            sa.func.coalesce(a.c.code, b.c.external_account).label("account"),
-            sa.func.coalesce(s.c.scale, b.c.scale, 0).label("amount_scale"),
-        )
-        .outerjoin(a, a.c.id == b.c.account_id)
-        .outerjoin(s, s.c.id == a.c.asset_id)
-        .order_by(b.c.id)
-    )
-    if status is not None:
-        if status not in {s.value for s in BreakStatus}:
-            raise ProblemError(
-                Problem(
-                    "invalid_status",
-                    f"status must be open, investigating or resolved, not {status!r}",
-                )
-            )
-        query = query.where(b.c.status == status)
-    with store.read() as connection:
-        rows = connection.execute(query).all()
-        events: dict[str, list[dict[str, Any]]] = {}
-        for event in connection.execute(
-            sa.select(schema.break_events).order_by(schema.break_events.c.id)
-        ):
-            events.setdefault(event.break_id, []).append(
-                {"at_us": event.at_us, "actor": event.actor, "kind": event.kind, "text": event.text}
-            )
-    return [
-        {
-            "break_id": row.break_id,
-            "type": row.type,
-            "account": row.account,
-            "amount": format_amount(row.amount_minor, row.amount_scale),
-            "value_date": row.value_date.isoformat(),
-            "reference": row.reference,
-            "status": row.status,
-            "owner": row.owner,
-            "opened_on": row.opened_on.isoformat(),
-            "age_days": (today - row.opened_on).days,
-            "resolution": row.resolution,
-            "history": events.get(row.break_id, []),
-        }
-        for row in rows
-    ]
 
 
 def _audit(connection: sa.Connection, actor: str, command: str, detail: dict[str, Any]) -> None:

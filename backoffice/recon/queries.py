@@ -1,0 +1,106 @@
+"""Reading breaks back, one bounded page at a time (keyset over the break's id, never OFFSET),
+with the history of the page's breaks only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from backoffice.errors import Problem, ProblemError
+from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
+from backoffice.money import format_amount
+from backoffice.recon.model import BreakStatus
+from backoffice.store import schema
+from backoffice.store.engine import Store
+
+__all__ = ["breaks_page", "list_breaks"]
+
+
+def list_breaks(
+    store: Store, *, status: str | None = None, today: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Every break (status `status`), page by page: for tests and small books; the CLI lists
+    one page (`breaks_page`)."""
+    rows: list[dict[str, Any]] = []
+    after: int | None = None
+    while True:
+        page = breaks_page(store, status=status, today=today, limit=list_page_max, after=after)
+        rows += page.items
+        if page.next is None:
+            return rows
+        after = int(page.next)
+
+
+def breaks_page(
+    store: Store,
+    *,
+    status: str | None = None,
+    today: dt.date | None = None,
+    limit: int = list_page_default,
+    after: int | None = None,
+) -> Page:
+    """One page of breaks in the order they were filed, with their history; `after`: the
+    cursor (`next`) of the page before, the id of its last break (keyset, never OFFSET)."""
+    b, a, s = schema.breaks, schema.accounts, schema.assets
+    today = today or dt.datetime.now(dt.UTC).date()
+    limit = max(1, min(limit, list_page_max))
+    query = (
+        sa.select(
+            b,
+            sa.func.coalesce(a.c.code, b.c.external_account).label("account"),
+            sa.func.coalesce(s.c.scale, b.c.scale, 0).label("amount_scale"),
+        )
+        .outerjoin(a, a.c.id == b.c.account_id)
+        .outerjoin(s, s.c.id == a.c.asset_id)
+        .order_by(b.c.id)
+        .limit(limit + 1)
+    )
+    if status is not None:
+        if status not in {s.value for s in BreakStatus}:
+            raise ProblemError(
+                Problem(
+                    "invalid_status",
+                    f"status must be open, investigating or resolved, not {status!r}",
+                )
+            )
+        query = query.where(b.c.status == status)
+    if after is not None:
+        query = query.where(b.c.id > after)
+    with store.read() as connection:
+        rows, cursor = page_of(connection.execute(query).all(), limit)
+        events = _history(connection, [row.break_id for row in rows])
+    items = [
+        {
+            "break_id": row.break_id,
+            "type": row.type,
+            "account": row.account,
+            "amount": format_amount(row.amount_minor, row.amount_scale),
+            "value_date": row.value_date.isoformat(),
+            "reference": row.reference,
+            "status": row.status,
+            "owner": row.owner,
+            "opened_on": row.opened_on.isoformat(),
+            "age_days": (today - row.opened_on).days,
+            "resolution": row.resolution,
+            "history": events.get(row.break_id, []),
+        }
+        for row in rows
+    ]
+    return Page(items, cursor)
+
+
+def _history(connection: sa.Connection, break_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """The events of these breaks only (one page's), oldest first."""
+    e = schema.break_events
+    events: dict[str, list[dict[str, Any]]] = {}
+    if not break_ids:
+        return events
+    query = sa.select(e).where(e.c.break_id.in_(list(break_ids))).order_by(e.c.id)
+    for event in connection.execute(query):
+        events.setdefault(event.break_id, []).append(
+            {"at_us": event.at_us, "actor": event.actor, "kind": event.kind, "text": event.text}
+        )
+    return events
