@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -91,3 +92,25 @@ def test_control_characters_in_an_older_description_are_shown_escaped(
 def test_escaping_keeps_tab_for_people_and_escapes_it_for_tsv() -> None:
     assert output.shown("a\tb\x07\x9b") == "a\tb\\x07\\x9b"
     assert output.shown("a\tb", tab=True) == "a\\x09b"
+
+
+def test_an_error_naming_a_file_with_control_characters_shows_them_escaped(
+    store: Store, cli: Cli
+) -> None:
+    load_books(store)
+    refused = cli("ledger", "post", "\x1b[2Jday\r.jsonl")
+    assert refused.status == 1
+    assert "\x1b" not in refused.stderr
+    assert "\r" not in refused.stderr
+    assert "\\x1b[2Jday\\x0d.jsonl" in refused.stderr
+
+
+def test_a_message_in_square_brackets_is_printed_as_is_not_read_as_markup(
+    store: Store, cli: Cli, tmp_path: Path
+) -> None:
+    load_books(store)
+    named = tmp_path / "[red]day.jsonl"
+    named.write_text("")
+    posted = cli("ledger", "post", str(named))
+    assert posted.status == 0, posted.stderr
+    assert f"{named}: 0 created" in posted.stderr

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import typer
 
 from backoffice.cli.options import AfterOption, LimitOption, id_cursor, page_hint, print_page_json
-from backoffice.cli.output import Listing, byte_progress, print_json, stderr, stdout
+from backoffice.cli.output import Listing, byte_progress, print_json, say, stdout
 from backoffice.errors import InvariantViolation, Problem, ProblemError
 from backoffice.ledger.queries import list_page_default
 from backoffice.store.engine import Store, one_line, open_store
@@ -99,7 +99,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     """Create the schema or bring it to the newest migration."""
     store = _context(ctx).store(migrate=False)
     store.upgrade()
-    stderr.print(f"schema at revision {store.current_revision()} ({store.safe_url})")
+    say(f"schema at revision {store.current_revision()} ({store.safe_url})")
 
 
 @db_app.command("current")
@@ -122,7 +122,7 @@ def refdata_load(ctx: typer.Context, file: Path) -> None:
     summary = load_refdata(
         context.store(), read_refdata(file), actor=context.actor, source=str(file)
     )
-    stderr.print(
+    say(
         f"{file}: {summary.created} created, {summary.changed} changed, "
         f"{summary.unchanged} unchanged"
     )
@@ -207,10 +207,8 @@ def ledger_post(
         )
     else:
         for error in errors:
-            stderr.print(error["error"], markup=False, highlight=False)
-        stderr.print(
-            f"{file}: {result.created} created, {result.existing} existing, {result.failed} failed"
-        )
+            say(str(error["error"]))
+        say(f"{file}: {result.created} created, {result.existing} existing, {result.failed} failed")
     if result.failed:
         raise typer.Exit(1)
 
@@ -311,8 +309,8 @@ def ledger_verify(
         )
     else:
         for problem in problems:
-            stderr.print(problem.describe(), markup=False, highlight=False)
-        stderr.print(
+            say(problem.describe())
+        say(
             "ledger verified: every entry balances, the chain holds, every balance "
             "equals its postings"
             if not problems
@@ -331,7 +329,7 @@ def _resolution(ctx: typer.Context, key: str, date: str | None, **target: str) -
     (result,) = post_entries(context.store(), [request], actor=context.actor).results
     if result.outcome is EntryOutcome.FAILED:
         raise ProblemError(*result.problems)
-    stderr.print(f"{key}: {result.outcome.value} (entry {result.entry_id})")
+    say(f"{key}: {result.outcome.value} (entry {result.entry_id})")
 
 
 @ledger_app.command("reverse")
@@ -377,7 +375,7 @@ def ledger_expire_pending(ctx: typer.Context) -> None:
 
     context = _context(ctx)
     count = expire_pending(context.store(), actor=context.actor)
-    stderr.print(f"{count} pending entries expired")
+    say(f"{count} pending entries expired")
 
 
 @ledger_app.command("quarantine")
@@ -454,7 +452,7 @@ def ledger_export(
     if format == "parquet" and output is None:
         raise ProblemError(Problem("invalid_argument", "parquet needs -o FILE"))
     count = export_ledger(_context(ctx).store(), format, output)
-    stderr.print(f"exported {count} entries" + (f" to {output}" if output else ""))
+    say(f"exported {count} entries" + (f" to {output}" if output else ""))
 
 
 @app.command("demo")
@@ -474,12 +472,12 @@ def demo(
         entries=entries,
         seed=seed,
         actor=context.actor,
-        say=lambda text: stderr.print(text, highlight=False),
+        say=say,
     )
     _print_trial_balance(report.trial_balance, json=False)
     if report.problems:
         for problem in report.problems:
-            stderr.print(problem.describe(), markup=False)
+            say(problem.describe())
         raise typer.Exit(1)
 
 
@@ -509,28 +507,28 @@ def run() -> None:
         sys.exit(141)
     except ProblemError as error:
         for problem in error.problems:
-            stderr.print(f"error: {problem.describe()}", markup=False, highlight=False)
+            say(f"error: {problem.describe()}")
         sys.exit(1)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        stderr.print("aborted")
+        say("aborted")
         sys.exit(130)
     except InvariantViolation as error:
-        stderr.print(f"invariant violated (a bug; nothing was committed): {error}", markup=False)
+        say(f"invariant violated (a bug; nothing was committed): {error}")
         sys.exit(70)
     except sa.exc.OperationalError as error:
-        stderr.print(f"error: database_unavailable: {one_line(error.orig)}", markup=False)
+        say(f"error: database_unavailable: {one_line(error.orig)}")
         sys.exit(1)
     except OSError as error:
-        stderr.print(f"error: {error.__class__.__name__}: {one_line(error)}", markup=False)
+        say(f"error: {error.__class__.__name__}: {one_line(error)}")
         sys.exit(1)
     except Exception as error:  # click's usage errors and anything unforeseen: one line
         if isinstance(error, typer.TyperException) and hasattr(error, "format_message"):
             # A usage error (unknown option, bad value): one line too, as every error here.
-            stderr.print(f"error: usage: {one_line(error.format_message())}", markup=False)
+            say(f"error: usage: {one_line(error.format_message())}")
             sys.exit(getattr(error, "exit_code", 2))
-        stderr.print(f"internal error: {error.__class__.__name__}: {one_line(error)}", markup=False)
+        say(f"internal error: {error.__class__.__name__}: {one_line(error)}")
         sys.exit(1)
 
 

@@ -17,7 +17,7 @@ from backoffice.cli.options import (
     print_page_json,
     required_date,
 )
-from backoffice.cli.output import Listing, print_json, say, stderr
+from backoffice.cli.output import Listing, print_json, say
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.queries import list_page_default
 
@@ -143,7 +143,7 @@ def recon_import(
             }
             if not json:
                 for problem in problems:
-                    stderr.print(f"quarantined: {problem.describe()}", markup=False)
+                    say(f"quarantined: {problem.describe()}")
         results.append(row)
         if not json and not row.get("quarantined"):
             say(_imported(row))
@@ -266,9 +266,7 @@ def recon_run(
             )
         )
     table.print()
-    stderr.print(
-        f"{result.matched} matches, {len(breaks)} breaks, {result.closed} earlier breaks cleared"
-    )
+    say(f"{result.matched} matches, {len(breaks)} breaks, {result.closed} earlier breaks cleared")
 
 
 @recon_app.command("breaks")
@@ -323,7 +321,7 @@ def recon_break(
     update_break(
         context.store(), break_id, actor=context.actor, owner=owner, status=status, comment=comment
     )
-    stderr.print(f"break {break_id} updated")
+    say(f"break {break_id} updated")
 
 
 @resolve_app.command("match")
@@ -333,7 +331,7 @@ def resolve_match(ctx: typer.Context, statement_break: str, books_break: str) ->
 
     context = cli_context(ctx)
     manual_match(context.store(), statement_break, books_break, actor=context.actor)
-    stderr.print(f"{statement_break} and {books_break} matched by hand")
+    say(f"{statement_break} and {books_break} matched by hand")
 
 
 @resolve_app.command("propose")
@@ -375,7 +373,7 @@ def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
 
     context = cli_context(ctx)
     key = decide_correction(context.store(), correction_id, approve=True, actor=context.actor)
-    stderr.print(f"correction {correction_id} approved and posted as {key}")
+    say(f"correction {correction_id} approved and posted as {key}")
 
 
 @resolve_app.command("reject")
@@ -385,4 +383,4 @@ def resolve_reject(ctx: typer.Context, correction_id: int) -> None:
 
     context = cli_context(ctx)
     decide_correction(context.store(), correction_id, approve=False, actor=context.actor)
-    stderr.print(f"correction {correction_id} rejected")
+    say(f"correction {correction_id} rejected")

@@ -18,7 +18,7 @@ from backoffice.cli.options import (
     print_page_json,
     required_date,
 )
-from backoffice.cli.output import Listing, print_json, stderr
+from backoffice.cli.output import Listing, print_json, say
 from backoffice.errors import Problem, ProblemError
 from backoffice.ledger.queries import list_page_default
 
@@ -59,16 +59,13 @@ def settlement_net(
     table.print()
     for row in result.obligations:
         if row["reason"]:
-            stderr.print(
-                f"{row['obligation_id']} {row['status']}: {row['reason']}", highlight=False
-            )
+            say(f"{row['obligation_id']} {row['status']}: {row['reason']}")
     for currency, gross in result.gross_value.items():
         net_value = result.net_value.get(currency, "0")
-        stderr.print(
+        say(
             f"{currency}: {result.gross_count} trades worth {gross} net to "
             f"{result.net_count} obligations worth {net_value} "
             f"(netting efficiency {result.efficiency.get(currency, '-')}%)",
-            highlight=False,
         )
 
 
@@ -97,13 +94,10 @@ def settlement_instruct(
     result = instruct(context.store(), day, actor=context.actor)
     paths = write_instructions(result.all_of_date, output, day, format, sender_bic=sender_bic)
     for exception in result.exceptions:
-        stderr.print(
-            f"not instructed: {exception['obligation_id']}: {exception['reason']}", highlight=False
-        )
-    stderr.print(
+        say(f"not instructed: {exception['obligation_id']}: {exception['reason']}")
+    say(
         f"{len(result.new)} new instructions, {len(result.cancelled)} cancellations, "
         f"{len(result.exceptions)} exceptions; {len(paths)} files in {output}",
-        highlight=False,
     )
 
 
@@ -138,12 +132,11 @@ def settlement_status(
         )
         if not json:
             for problem in summary.problems:
-                stderr.print(f"quarantined: {problem.describe()}", markup=False)
-            stderr.print(
+                say(f"quarantined: {problem.describe()}")
+            say(
                 f"{file}: {summary.received} messages: {summary.applied} applied "
                 f"({summary.settled} settled in full), {summary.existing} already applied, "
                 f"{summary.quarantined} quarantined",
-                highlight=False,
             )
     if json:
         print_json(results)
@@ -169,7 +162,7 @@ def settlement_fails(
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
     table.print()
-    stderr.print(f"{len(rows)} fails as of {as_of}")
+    say(f"{len(rows)} fails as of {as_of}")
 
 
 @settlement_app.command("penalties")
@@ -255,8 +248,8 @@ def settlement_penalties(
             table.add_row(*(str(line[c]) for c in columns))
         table.print()
         for problem in report.problems:
-            stderr.print(f"not priced: {problem.describe()}", markup=False)
-        stderr.print(f"{len(lines)} penalty lines for {month}")
+            say(f"not priced: {problem.describe()}")
+        say(f"{len(lines)} penalty lines for {month}")
     if report.problems:
         raise typer.Exit(1)
 

@@ -21,7 +21,7 @@ from backoffice.cli.options import (
     print_page_json,
     required_date,
 )
-from backoffice.cli.output import Listing, print_json, stderr
+from backoffice.cli.output import Listing, print_json, say, stderr
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.queries import list_page_default
 
@@ -78,9 +78,9 @@ def _message_progress(description: str, path: Path) -> Iterator[Any]:
 
 def _print_problems(problems: list[Problem], limit: int = 20) -> None:
     for problem in problems[:limit]:
-        stderr.print(f"quarantined: {problem.describe()}", markup=False, highlight=False)
+        say(f"quarantined: {problem.describe()}")
     if len(problems) > limit:
-        stderr.print(f"... and {len(problems) - limit} more problems (trades quarantine)")
+        say(f"... and {len(problems) - limit} more problems (trades quarantine)")
 
 
 @trades_app.command("import")
@@ -118,12 +118,11 @@ def trades_import(
         results.append(result)
         if not json:
             _print_problems(summary.problems)
-            stderr.print(
+            say(
                 f"{file}: {summary.messages} messages: {summary.captured} captured "
                 f"({summary.blocks} blocks awaiting allocation), {summary.cancelled} cancelled, "
                 f"{summary.corrected} corrected, {summary.existing} already captured, "
                 f"{summary.quarantined} quarantined",
-                highlight=False,
             )
     if json:
         print_json(results)
@@ -157,7 +156,7 @@ def trades_list(
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
     table.print()
-    stderr.print(f"{len(rows)} {'allocations' if allocations else 'trades'}")
+    say(f"{len(rows)} {'allocations' if allocations else 'trades'}")
 
 
 @trades_app.command("quarantine")
@@ -240,7 +239,7 @@ def trades_resubmit(
             )
         )
     mark_resolved(store, item_id, actor=context.actor, by=str(file))
-    stderr.print(f"item {item_id} resolved: {file} went through")
+    say(f"item {item_id} resolved: {file} went through")
 
 
 @trades_app.command("allocate")
@@ -267,7 +266,7 @@ def trades_allocate(
         )
     else:
         _print_problems(result.problems)
-        stderr.print(
+        say(
             f"{file}: {result.received} instructions: {result.done} applied, "
             f"{result.existing} already applied, {result.quarantined} quarantined"
         )
@@ -290,7 +289,7 @@ def trades_confirm(
     day = required_date(date, "--date")
     details = confirm(context.store(), day, actor=context.actor)
     paths = write_confirmations(details, output, day, pdf=pdf)
-    stderr.print(f"{len(details)} confirmations for {day}: {len(paths)} files in {output}")
+    say(f"{len(details)} confirmations for {day}: {len(paths)} files in {output}")
 
 
 @trades_app.command("affirm")
@@ -333,7 +332,7 @@ def trades_affirm(
         raise ProblemError(Problem("missing_argument", "give a FILE or --confirm-id"))
     result = affirm(context.store(), items, actor=context.actor)
     _print_problems(result.problems)
-    stderr.print(
+    say(
         f"{result.received} affirmations: {result.done} recorded, {result.existing} already, "
         f"{result.quarantined} quarantined"
     )
@@ -359,7 +358,7 @@ def trades_unaffirmed(
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
     table.print()
-    stderr.print(f"{len(rows)} not affirmed on {date}")
+    say(f"{len(rows)} not affirmed on {date}")
 
 
 @trades_app.command("verify")
@@ -370,4 +369,4 @@ def trades_verify(ctx: typer.Context) -> None:
     problems = verify_trades(cli_context(ctx).store())
     if problems:
         raise ProblemError(*problems)
-    stderr.print("trades verified: every allocation is booked exactly once, as its figures say")
+    say("trades verified: every allocation is booked exactly once, as its figures say")
