@@ -5,7 +5,9 @@ when more exist, and `next` in the JSON."""
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from backoffice.store import schema
 from backoffice.store.engine import Store
 from tests.books import CLIENT_OPEN, FIRM_BANK, USD, load_books
 from tests.cli_runner import Cli
+from tests.trading import execution, import_log, load_desk, write_log
 
 QUARANTINED = 5_000
 
@@ -79,6 +82,13 @@ def post_deposits(store: Store, count: int) -> None:
     post_entries(store, requests, actor="test")
 
 
+def capture_trades(store: Store, count: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        load_desk(store, Path(directory))
+        log = write_log(Path(directory) / "day.log", [execution(f"E{n}") for n in range(count)])
+        assert import_log(store, log).captured == count
+
+
 Setup = Callable[[Store], None]
 LISTINGS: dict[str, tuple[tuple[str, ...], Setup, int, str]] = {
     # command, rows, how many, the key each JSON item is known by
@@ -98,6 +108,7 @@ LISTINGS: dict[str, tuple[tuple[str, ...], Setup, int, str]] = {
     ),
     "recon breaks": (("recon", "breaks"), lambda s: file_breaks(s, 1_200), 1_200, "break_id"),
     "ledger entries": (("ledger", "entries"), lambda s: post_deposits(s, 25), 25, "key"),
+    "trades list": (("trades", "list"), lambda s: capture_trades(s, 25), 25, "trade_id"),
 }  # fmt: skip
 
 
@@ -123,7 +134,9 @@ def test_a_listing_prints_one_page_and_its_cursor_leads_to_the_next(
         cursor = page["next"]
     assert len(listed) == len(set(listed)) == total
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    table = "journal_entries" if name == "ledger entries" else name.split()[1]
+    table = {"ledger entries": "journal_entries", "trades list": "trades"}.get(
+        name, name.split()[1]
+    )
     paged = [s for s in reads if f"FROM {table}" in s.replace('"', "")]
     assert paged
     assert all("LIMIT" in s.upper() and "OFFSET" not in s.upper() for s in paged), paged

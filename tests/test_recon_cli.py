@@ -181,7 +181,7 @@ def test_an_imported_camt053_statement_is_listed_with_signed_decimal_string_amou
     assert ok(cli("recon", "import", str(file), "--json")).json() == [
         {"file": str(file), "statements": 1, "lines": 2, "existing": 0, "balance_breaks": []}
     ]
-    (listed,) = ok(cli("recon", "statements", "--json")).json()
+    (listed,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert {key: value for key, value in listed.items() if key != "lines"} == {
         "statement_id": "STMT-1", "account": IBAN, "format": "camt.053", "currency": USD,
         "opening_balance": "100.00", "closing_balance": "345.00",
@@ -200,11 +200,11 @@ def test_importing_the_same_file_twice_reports_it_existing_and_does_not_double_i
     ok(cli("recon", "import", str(file)))
     (again,) = ok(cli("recon", "import", str(file), "--json")).json()
     assert (again["statements"], again["lines"], again["existing"]) == (0, 0, 1)
-    (listed,) = ok(cli("recon", "statements", "--json")).json()
+    (listed,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert [line["amount"] for line in listed["lines"]] == ["250.00"]
     changed = camt053(tmp_path / "changed.xml", "STMT-1", "0.00", "25.00", entry("25.00", "E2E-1"))
     refused(cli("recon", "import", str(changed)), "statement_changed")
-    assert ok(cli("recon", "statements", "--json")).json() == [listed]
+    assert ok(cli("recon", "statements", "--json")).json()["items"] == [listed]
 
 
 def test_a_reference_camt053_sample_imports_under_the_account_its_iban_is_mapped_to(
@@ -213,7 +213,7 @@ def test_a_reference_camt053_sample_imports_under_the_account_its_iban_is_mapped
     if not SAMPLE.is_file():
         pytest.skip(f"the shared samples are not here: {SAMPLE}")
     (imported,) = ok(cli("recon", "import", str(SAMPLE), "--json")).json()
-    (listed,) = ok(cli("recon", "statements", "--json")).json()
+    (listed,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert (listed["account"], listed["currency"], listed["opening_balance"]) == (
         SAMPLE_IBAN, "EUR", "18.15",
     )  # fmt: skip
@@ -243,7 +243,7 @@ def test_a_malformed_file_is_quarantined_with_its_reasons_and_text_while_a_good_
     assert f"{invalid}, line 8, {entry_amount}: schema_invalid: invalid value '5,00'" in (
         outcome.stderr
     )
-    (imported,) = ok(cli("recon", "statements", "--json")).json()
+    (imported,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert imported["statement_id"] == "STMT-1"
     quarantined = ok(cli("recon", "quarantine", "--json")).json()["items"]
     assert [(row["file"], row["raw"]) for row in quarantined] == [
@@ -271,7 +271,7 @@ def test_a_statement_for_an_account_no_ledger_account_names_is_refused_and_quara
     (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()["items"]
     assert [p["code"] for p in quarantined["problems"]] == ["unknown_account"]
     assert quarantined["raw"] == file.read_text()
-    assert ok(cli("recon", "statements", "--json")).json() == []
+    assert ok(cli("recon", "statements", "--json")).json()["items"] == []
 
 
 # --- Runs and breaks --------------------------------------------------------------------------

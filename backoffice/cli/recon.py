@@ -210,13 +210,20 @@ def recon_quarantine(
 
 
 @recon_app.command("statements")
-def recon_statements(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Imported bank statements with their balances and lines."""
-    from backoffice.recon.service import list_statements
+def recon_statements(
+    ctx: typer.Context,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Imported bank statements with their balances and lines, oldest first, a page at a
+    time."""
+    from backoffice.recon.queries import statements_page
 
-    rows = list_statements(cli_context(ctx).store())
+    page = statements_page(cli_context(ctx).store(), limit=limit, after=id_cursor(after))
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     table = Listing("statement_id", "account", "format", "currency", "opening", "closing", "lines")
     for row in rows:
@@ -225,6 +232,7 @@ def recon_statements(ctx: typer.Context, json: JsonOption = False) -> None:
             row["opening_balance"], row["closing_balance"], str(len(row["lines"])),
         )  # fmt: skip
     table.print()
+    page_hint(len(rows), page.next, "statements")
 
 
 @recon_app.command("run")

@@ -137,16 +137,20 @@ def trades_list(
     allocations: Annotated[
         bool, typer.Option("--allocations", help="list allocations instead of trades")
     ] = False,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Trades (all, or of one trade date), with their figures and status."""
-    from backoffice.trades.queries import list_allocations, list_trades
+    """Trades (all, or of one trade date), with their figures and status, oldest first, a
+    page at a time."""
+    from backoffice.trades.queries import allocations_page, trades_page
 
     day = required_date(date, "--date") if date is not None else None
-    store = cli_context(ctx).store()
-    rows = list_allocations(store, day) if allocations else list_trades(store, day)
+    read = allocations_page if allocations else trades_page
+    page = read(cli_context(ctx).store(), day, limit=limit, after=id_cursor(after))
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     if allocations:
         columns = ["allocation_id", "client", "side", "quantity", "isin", "price", "net_amount", "status", "confirm_id"]  # fmt: skip
@@ -156,7 +160,7 @@ def trades_list(
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
     table.print()
-    say(f"{len(rows)} {'allocations' if allocations else 'trades'}")
+    page_hint(len(rows), page.next, "allocations" if allocations else "trades")
 
 
 @trades_app.command("quarantine")

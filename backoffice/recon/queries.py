@@ -1,5 +1,5 @@
-"""Reading breaks back, one bounded page at a time (keyset over the break's id, never OFFSET),
-with the history of the page's breaks only."""
+"""Reading breaks and statements back, one bounded page at a time (keyset over the id, never
+OFFSET), with the history or lines of the page's rows only."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError
@@ -16,7 +17,7 @@ from backoffice.recon.model import BreakStatus
 from backoffice.store import schema
 from backoffice.store.engine import Store
 
-__all__ = ["breaks_page", "list_breaks"]
+__all__ = ["breaks_page", "list_breaks", "list_statements", "statements_page"]
 
 
 def list_breaks(
@@ -104,3 +105,74 @@ def _history(connection: sa.Connection, break_ids: Sequence[str]) -> dict[str, l
             {"at_us": event.at_us, "actor": event.actor, "kind": event.kind, "text": event.text}
         )
     return events
+
+
+def list_statements(store: Store) -> list[dict[str, Any]]:
+    """Every imported statement with its lines, page by page: for tests and small books; the
+    CLI lists one page (`statements_page`)."""
+    rows: list[dict[str, Any]] = []
+    after: int | None = None
+    while True:
+        page = statements_page(store, limit=list_page_max, after=after)
+        rows += page.items
+        if page.next is None:
+            return rows
+        after = int(page.next)
+
+
+def statements_page(
+    store: Store, *, limit: int = list_page_default, after: int | None = None
+) -> Page:
+    """One page of imported bank statements, oldest first, each with its lines."""
+    st, sl = schema.statements, schema.statement_lines
+    limit = max(1, min(limit, list_page_max))
+    query = sa.select(st).order_by(st.c.id).limit(limit + 1)
+    if after is not None:
+        query = query.where(st.c.id > after)
+    with store.read() as connection:
+        rows, cursor = page_of(connection.execute(query).all(), limit)
+        lines: dict[int, list[Any]] = {}
+        if rows:
+            of_page = sl.c.statement_row.in_([row.id for row in rows])
+            for line in connection.execute(
+                sa.select(sl).where(of_page).order_by(sl.c.statement_row, sl.c.line_no)
+            ):
+                lines.setdefault(line.statement_row, []).append(line)
+        scales = _scales(connection, [row.account_id for row in rows])
+    return Page(
+        [_statement(row, lines.get(row.id, []), scales[row.account_id]) for row in rows], cursor
+    )
+
+
+def _statement(row: Any, lines: list[Any], scale: int) -> dict[str, Any]:
+    return {
+        "statement_id": row.statement_id,
+        "account": row.account,
+        "format": row.format,
+        "currency": row.currency,
+        "opening_balance": format_amount(row.opening_balance_minor, scale),
+        "closing_balance": format_amount(row.closing_balance_minor, scale),
+        "lines": [
+            {
+                "amount": format_amount(line.amount_minor, scale),
+                "value_date": line.value_date.isoformat(),
+                "booking_date": line.booking_date.isoformat() if line.booking_date else None,
+                "reference": (orjson.loads(line.references_json) or [None])[0],
+                "references": orjson.loads(line.references_json),
+                "description": line.description,
+            }
+            for line in lines
+        ],
+    }
+
+
+def _scales(connection: sa.Connection, account_ids: Sequence[int]) -> dict[int, int]:
+    a, s = schema.accounts, schema.assets
+    if not account_ids:
+        return {}
+    query = (
+        sa.select(a.c.id, s.c.scale)
+        .join(s, s.c.id == a.c.asset_id)
+        .where(a.c.id.in_(list(set(account_ids))))
+    )
+    return {row.id: row.scale for row in connection.execute(query)}

@@ -51,6 +51,7 @@ from backoffice.recon.model import (
 )
 from backoffice.recon.queries import breaks_page as breaks_page  # noqa: PLC0414  (re-exported)
 from backoffice.recon.queries import list_breaks as list_breaks  # noqa: PLC0414  (re-exported)
+from backoffice.recon.queries import list_statements as list_statements  # noqa: PLC0414
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
@@ -1053,38 +1054,6 @@ def _match_correction(connection: sa.Connection, found: Any, key: str, actor: st
     )  # fmt: skip
     if statement_ids:
         connection.execute(sa.update(sl).where(sl.c.id.in_(statement_ids)).values(matched=True))
-
-
-def list_statements(store: Store) -> list[dict[str, Any]]:
-    st, sl = schema.statements, schema.statement_lines
-    with store.read() as connection:
-        rows = connection.execute(sa.select(st).order_by(st.c.id)).all()
-        lines: dict[int, list[Any]] = {}
-        for line in connection.execute(sa.select(sl).order_by(sl.c.statement_row, sl.c.line_no)):
-            lines.setdefault(line.statement_row, []).append(line)
-        scales = _scales(connection, [r.account_id for r in rows])
-    return [
-        {
-            "statement_id": row.statement_id,
-            "account": row.account,
-            "format": row.format,
-            "currency": row.currency,
-            "opening_balance": format_amount(row.opening_balance_minor, scales[row.account_id]),
-            "closing_balance": format_amount(row.closing_balance_minor, scales[row.account_id]),
-            "lines": [
-                {
-                    "amount": format_amount(line.amount_minor, scales[row.account_id]),
-                    "value_date": line.value_date.isoformat(),
-                    "booking_date": line.booking_date.isoformat() if line.booking_date else None,
-                    "reference": (orjson.loads(line.references_json) or [None])[0],
-                    "references": orjson.loads(line.references_json),
-                    "description": line.description,
-                }
-                for line in lines.get(row.id, [])
-            ],
-        }
-        for row in rows
-    ]
 
 
 # --- Positions --------------------------------------------------------------------------------
