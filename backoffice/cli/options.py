@@ -21,6 +21,10 @@ def cli_context(ctx: typer.Context) -> Any:
     return context(ctx)
 
 
+def optional_date(text: str | None, option: str) -> dt.date | None:
+    return None if text is None else required_date(text, option)
+
+
 def required_date(text: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
