@@ -194,7 +194,7 @@ def test_a_post_killed_midway_verifies_and_the_same_command_finishes_the_job(
             assert stored_balances(store) == stored_balances(uninterrupted)
             assert trial_balance(store) == trial_balance(uninterrupted)
             assert verify_ledger(store) == []
-            assert quarantined(store) == []
+            assert quarantined(store).items == []
         finally:
             uninterrupted.dispose()
     finally:

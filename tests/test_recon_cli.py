@@ -150,12 +150,15 @@ def fee_break(books: Store, cli: Cli, tmp_path: Path) -> dict[str, Any]:
 
 
 def ledger_entry(cli: Cli, key: str) -> Any:
-    entries = ok(cli("ledger", "entries", "--json")).json()
+    entries = ok(cli("ledger", "entries", "--json")).json()["items"]
     return next((entry for entry in entries if entry["key"] == key), None)
 
 
 def breaks_by_id(cli: Cli, *options: str) -> dict[str, dict[str, Any]]:
-    return {row["break_id"]: row for row in ok(cli("recon", "breaks", "--json", *options)).json()}
+    return {
+        row["break_id"]: row
+        for row in ok(cli("recon", "breaks", "--json", *options)).json()["items"]
+    }
 
 
 def next_day_breaks(cli: Cli, tmp_path: Path, balance: str) -> list[Any]:
@@ -178,7 +181,7 @@ def test_an_imported_camt053_statement_is_listed_with_signed_decimal_string_amou
     assert ok(cli("recon", "import", str(file), "--json")).json() == [
         {"file": str(file), "statements": 1, "lines": 2, "existing": 0, "balance_breaks": []}
     ]
-    (listed,) = ok(cli("recon", "statements", "--json")).json()
+    (listed,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert {key: value for key, value in listed.items() if key != "lines"} == {
         "statement_id": "STMT-1", "account": IBAN, "format": "camt.053", "currency": USD,
         "opening_balance": "100.00", "closing_balance": "345.00",
@@ -197,11 +200,11 @@ def test_importing_the_same_file_twice_reports_it_existing_and_does_not_double_i
     ok(cli("recon", "import", str(file)))
     (again,) = ok(cli("recon", "import", str(file), "--json")).json()
     assert (again["statements"], again["lines"], again["existing"]) == (0, 0, 1)
-    (listed,) = ok(cli("recon", "statements", "--json")).json()
+    (listed,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert [line["amount"] for line in listed["lines"]] == ["250.00"]
     changed = camt053(tmp_path / "changed.xml", "STMT-1", "0.00", "25.00", entry("25.00", "E2E-1"))
     refused(cli("recon", "import", str(changed)), "statement_changed")
-    assert ok(cli("recon", "statements", "--json")).json() == [listed]
+    assert ok(cli("recon", "statements", "--json")).json()["items"] == [listed]
 
 
 def test_a_reference_camt053_sample_imports_under_the_account_its_iban_is_mapped_to(
@@ -210,7 +213,7 @@ def test_a_reference_camt053_sample_imports_under_the_account_its_iban_is_mapped
     if not SAMPLE.is_file():
         pytest.skip(f"the shared samples are not here: {SAMPLE}")
     (imported,) = ok(cli("recon", "import", str(SAMPLE), "--json")).json()
-    (listed,) = ok(cli("recon", "statements", "--json")).json()
+    (listed,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert (listed["account"], listed["currency"], listed["opening_balance"]) == (
         SAMPLE_IBAN, "EUR", "18.15",
     )  # fmt: skip
@@ -240,9 +243,9 @@ def test_a_malformed_file_is_quarantined_with_its_reasons_and_text_while_a_good_
     assert f"{invalid}, line 8, {entry_amount}: schema_invalid: invalid value '5,00'" in (
         outcome.stderr
     )
-    (imported,) = ok(cli("recon", "statements", "--json")).json()
+    (imported,) = ok(cli("recon", "statements", "--json")).json()["items"]
     assert imported["statement_id"] == "STMT-1"
-    quarantined = ok(cli("recon", "quarantine", "--json")).json()
+    quarantined = ok(cli("recon", "quarantine", "--json")).json()["items"]
     assert [(row["file"], row["raw"]) for row in quarantined] == [
         (str(truncated), truncated.read_text()), (str(invalid), invalid.read_text()),
     ]  # fmt: skip
@@ -265,10 +268,10 @@ def test_a_statement_for_an_account_no_ledger_account_names_is_refused_and_quara
     (problem,) = row["problems"]
     assert problem["code"] == "unknown_account"
     assert (stranger in problem["reason"], str(file) in problem["where"]) == (True, True)
-    (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()
+    (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()["items"]
     assert [p["code"] for p in quarantined["problems"]] == ["unknown_account"]
     assert quarantined["raw"] == file.read_text()
-    assert ok(cli("recon", "statements", "--json")).json() == []
+    assert ok(cli("recon", "statements", "--json")).json()["items"] == []
 
 
 # --- Runs and breaks --------------------------------------------------------------------------
@@ -329,7 +332,7 @@ def test_a_correction_proposed_by_alice_is_refused_to_her_and_resolves_the_break
         cli(
             "--actor", "alice", "recon", "resolve", "propose", break_id,
             "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
-            "--description", "bank fee November",
+            "--description", "bank fee November", "--json",
         )
     )  # fmt: skip
     number = str(proposed.json()["correction_id"])
@@ -428,7 +431,7 @@ def test_an_mt535_saying_it_holds_positions_and_listing_none_is_quarantined_in_o
     assert outcome.status == 1
     (line,) = [text for text in outcome.stderr.splitlines() if text.startswith("quarantined:")]
     assert line.startswith(f"quarantined: {silent}, line 11, field ':17B::ACTI': no_holdings: ")
-    (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()
+    (quarantined,) = ok(cli("recon", "quarantine", "--json")).json()["items"]
     assert [p["code"] for p in quarantined["problems"]] == ["no_holdings"]
 
 
@@ -461,3 +464,35 @@ def test_a_payment_posted_twice_that_the_bank_shows_once_is_one_duplicate_until_
     ok(cli("ledger", "reverse", "receipt-E2E-9-again", "--key", "receipt-E2E-9-again/undo"))
     assert next_day_breaks(cli, tmp_path, "400.00") == []
     assert breaks_by_id(cli)[found["break_id"]]["status"] == "resolved"
+
+
+def test_import_tells_a_person_in_a_sentence_what_it_imported_and_what_it_already_had(
+    books: Store, cli: Cli, tmp_path: Path
+) -> None:
+    file = camt053(
+        tmp_path / "monday.xml", "STMT-1", "0.00", "150.00",
+        entry("100.00", "PAY-1"), entry("50.00", "PAY-2"),
+    )  # fmt: skip
+    first = ok(cli("recon", "import", str(file)))
+    assert first.stdout == ""
+    assert first.stderr.strip() == f"Imported 1 statement (2 lines) from {file}."
+    again = ok(cli("recon", "import", str(file)))
+    assert (
+        again.stderr.strip() == f"Imported 0 statements (0 lines) from {file}; 1 already imported."
+    )
+    assert "{" not in first.stderr + again.stderr
+
+
+def test_propose_prints_a_sentence_for_a_person_and_json_only_when_asked(
+    books: Store, cli: Cli, tmp_path: Path
+) -> None:
+    break_id = fee_break(books, cli, tmp_path)["break_id"]
+    proposal = (
+        "recon", "resolve", "propose", break_id,
+        "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
+        "--description", "bank fee November",
+    )  # fmt: skip
+    shown = ok(cli("--actor", "alice", *proposal))
+    assert shown.stdout == ""
+    assert shown.stderr.startswith(f"Correction 1 proposed by alice for break {break_id}")
+    assert ok(cli("--actor", "alice", *proposal, "--json")).json() == {"correction_id": 2}

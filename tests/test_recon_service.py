@@ -671,11 +671,11 @@ def test_the_command_line_runs_recon_lists_breaks_and_enforces_four_eyes(
     }  # fmt: skip
     status, out, err = cli("recon", "breaks", "--status", "open", "--json")
     assert status == 0, err
-    assert [row["break_id"] for row in json.loads(out)] == [found["break_id"]]
+    assert [row["break_id"] for row in json.loads(out)["items"]] == [found["break_id"]]
     status, out, err = cli(
         "--actor", "alice", "recon", "resolve", "propose", found["break_id"],
         "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
-        "--description", "bank fee November",
+        "--description", "bank fee November", "--json",
     )  # fmt: skip
     assert status == 0, err
     number = str(json.loads(out)["correction_id"])

@@ -345,4 +345,4 @@ def test_a_too_long_reference_in_a_file_is_quarantined_and_the_good_line_is_post
     summary = json.loads(result.stdout or "{}")
     assert (summary.get("created"), summary.get("failed")) == (1, 1), result.stderr
     quarantine = run("--db", database_url, "ledger", "quarantine", "--json", cwd=tmp_path)
-    assert [item["line"] for item in json.loads(quarantine.stdout)] == [2]
+    assert [item["line"] for item in json.loads(quarantine.stdout)["items"]] == [2]

@@ -240,7 +240,7 @@ def test_settlement_status_books_mt545_and_mt547_confirmations_and_quarantines_t
     refused = cli("settlement", "status", str(stranger))
     assert refused.status == 1
     assert "unknown_instruction" in refused.stderr
-    quarantine = ok(cli("settlement", "quarantine", "--json")).json()
+    quarantine = ok(cli("settlement", "quarantine", "--json")).json()["items"]
     assert [[p["code"] for p in item["problems"]] for item in quarantine] == [
         ["unknown_instruction"]
     ]

@@ -76,11 +76,15 @@ def test_import_exits_zero_when_everything_is_captured_and_one_when_anything_is_
     assert "1 quarantined" in bad.stderr
     listed = cli("trades", "quarantine", "--json")
     assert listed.status == 0
-    (item,) = listed.json()
+    (item,) = listed.json()["items"]
     assert (item["kind"], item["file"], item["line"]) == ("trades.import", str(csv), 3)
     assert [p["code"] for p in item["problems"]] == ["unknown_account"]
     assert item["raw"].startswith("T2,NOBODY,")
-    assert [t["trade_id"] for t in cli("trades", "list", "--json").json()] == ["E1", "E2", "T1"]
+    assert [t["trade_id"] for t in cli("trades", "list", "--json").json()["items"]] == [
+        "E1",
+        "E2",
+        "T1",
+    ]
 
 
 def test_a_repaired_message_resubmitted_is_captured_and_its_item_resolved(
@@ -96,9 +100,9 @@ def test_a_repaired_message_resubmitted_is_captured_and_its_item_resolved(
     repaired = write_log(tmp_path / "repaired.log", [execution("E1", account="C1")])
     done = cli("trades", "resubmit", str(item.id), str(repaired))
     assert done.status == 0, done.stderr
-    assert [t["trade_id"] for t in cli("trades", "list", "--json").json()] == ["E1"]
-    assert cli("trades", "quarantine", "--json").json() == []
-    resolved = cli("trades", "quarantine", "--all", "--json").json()
+    assert [t["trade_id"] for t in cli("trades", "list", "--json").json()["items"]] == ["E1"]
+    assert cli("trades", "quarantine", "--json").json()["items"] == []
+    resolved = cli("trades", "quarantine", "--all", "--json").json()["items"]
     assert [(i["id"], i["resolved"]) for i in resolved] == [(item.id, True)]
     again = cli("trades", "resubmit", str(item.id), str(repaired))
     assert again.status == 1
@@ -122,10 +126,10 @@ def test_a_crash_between_storing_the_repaired_message_and_resolving_its_item_lea
         crashed = cli("trades", "resubmit", str(item.id), str(repaired))
     assert crashed.status != 0
     # Neither the trade nor the resolution: the item can simply be resubmitted again.
-    assert cli("trades", "list", "--json").json() == []
+    assert cli("trades", "list", "--json").json()["items"] == []
     assert not quarantined(desk, include_resolved=True)[0].resolved
     assert cli("trades", "resubmit", str(item.id), str(repaired)).status == 0
-    assert [t["trade_id"] for t in cli("trades", "list", "--json").json()] == ["E1"]
+    assert [t["trade_id"] for t in cli("trades", "list", "--json").json()["items"]] == ["E1"]
 
 
 def test_a_resubmission_still_refused_leaves_no_second_quarantine_item(
@@ -202,7 +206,7 @@ def test_list_json_has_the_issues_keys_with_amounts_as_decimal_strings_and_filte
         ],
     )
     cli("trades", "import", str(log))
-    rows = cli("trades", "list", "--json").json()
+    rows = cli("trades", "list", "--json").json()["items"]
     assert [row["trade_id"] for row in rows] == ["E1", "E2", "E3"]  # not the cancel itself
     for row in rows:
         assert set(row) >= ISSUE_KEYS
@@ -223,9 +227,9 @@ def test_list_json_has_the_issues_keys_with_amounts_as_decimal_strings_and_filte
         "status": "booked",
     }
     assert rows[2]["status"] == "cancelled"
-    on_the_15th = cli("trades", "list", "--date", "2026-01-15", "--json").json()
+    on_the_15th = cli("trades", "list", "--date", "2026-01-15", "--json").json()["items"]
     assert [row["trade_id"] for row in on_the_15th] == ["E1", "E2"]
-    assert cli("trades", "list", "--date", "2026-01-17", "--json").json() == []
+    assert cli("trades", "list", "--date", "2026-01-17", "--json").json()["items"] == []
     wrong = cli("trades", "list", "--date", "15/01/2026")
     assert wrong.status == 1
     assert "invalid_date" in wrong.stderr
@@ -258,7 +262,7 @@ def test_allocate_exits_one_when_an_instruction_is_quarantined(
     done = cli("trades", "allocate", str(path), "--json")
     assert done.status == 0, done.stderr
     assert (done.json()["allocated"], done.json()["quarantined"]) == (1, 0)
-    listed = cli("trades", "list", "--allocations", "--json").json()
+    listed = cli("trades", "list", "--allocations", "--json").json()["items"]
     # 200 shares for 1001.00 + 1003.00 = 2004.00 at 10.02: 1503.00 and 501.00.
     assert [(a["client"], a["gross_amount"], a["price"]) for a in listed] == [
         ("C1", "1503.00", "10.020000"),
@@ -305,7 +309,7 @@ def test_confirm_writes_html_pdf_and_a_fix_confirmation_log_and_keeps_the_ids_on
     ]
     assert again == ids
     assert not list(rerun_dir.glob("*.pdf"))
-    statuses = {t["trade_id"]: t["status"] for t in cli("trades", "list", "--json").json()}
+    statuses = {t["trade_id"]: t["status"] for t in cli("trades", "list", "--json").json()["items"]}
     assert statuses == {"E1": "confirmed", "E2": "confirmed"}
 
 
@@ -322,7 +326,7 @@ def test_affirm_and_unaffirmed_through_the_cli(desk: Store, cli: Cli, tmp_path: 
     result = cli("trades", "affirm", str(answers))
     assert result.status == 1
     assert "unknown_confirmation" in result.stderr
-    (item,) = cli("trades", "quarantine", "--json").json()
+    (item,) = cli("trades", "quarantine", "--json").json()["items"]
     assert (item["kind"], item["line"]) == ("trades.affirm", 3)
     open_items = cli("trades", "unaffirmed", "--date", "2026-01-15", "--json")
     assert open_items.status == 0

@@ -7,7 +7,6 @@ with `--json` only JSON goes to stdout.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import os
 import sys
@@ -16,9 +15,8 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
-from rich.table import Table
 
-from backoffice.cli.output import byte_progress, print_json, stderr, stdout
+from backoffice.cli.output import Listing, print_json, say, stdout
 from backoffice.errors import InvariantViolation, Problem, ProblemError
 from backoffice.store.engine import Store, one_line, open_store
 
@@ -30,10 +28,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
 refdata_app = typer.Typer(help="Reference data: assets, parties, accounts.", no_args_is_help=True)
-ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(refdata_app, name="refdata")
-app.add_typer(ledger_app, name="ledger")
 
 
 class Context:
@@ -79,17 +75,6 @@ def main(
     ctx.obj = Context(db, actor or os.environ.get("BACKOFFICE_ACTOR") or _default_actor())
 
 
-def _date(text: str | None, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ProblemError(
-            Problem("invalid_date", f"{option} {text!r} is not a YYYY-MM-DD date")
-        ) from None
-
-
 # db -------------------------------------------------------------------------------------------
 
 
@@ -98,7 +83,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     """Create the schema or bring it to the newest migration."""
     store = _context(ctx).store(migrate=False)
     store.upgrade()
-    stderr.print(f"schema at revision {store.current_revision()} ({store.safe_url})")
+    say(f"schema at revision {store.current_revision()} ({store.safe_url})")
 
 
 @db_app.command("current")
@@ -121,7 +106,7 @@ def refdata_load(ctx: typer.Context, file: Path) -> None:
     summary = load_refdata(
         context.store(), read_refdata(file), actor=context.actor, source=str(file)
     )
-    stderr.print(
+    say(
         f"{file}: {summary.created} created, {summary.changed} changed, "
         f"{summary.unchanged} unchanged"
     )
@@ -145,7 +130,7 @@ def refdata_list(
     if json:
         print_json(records)
         return
-    table = Table(*(records[0].keys() if records else ["(none)"]))
+    table = Listing(*(records[0].keys() if records else ["(none)"]))
     for record in records:
         table.add_row(
             *(
@@ -153,7 +138,7 @@ def refdata_list(
                 for v in record.values()
             )
         )
-    stdout.print(table)
+    table.print()
 
 
 def _record(item: Any) -> dict[str, Any]:
@@ -166,284 +151,6 @@ def _record(item: Any) -> dict[str, Any]:
             value = value.value
         record[name] = value
     return record
-
-
-# ledger ---------------------------------------------------------------------------------------
-
-
-@ledger_app.command("post")
-def ledger_post(
-    ctx: typer.Context,
-    file: Path,
-    json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
-) -> None:
-    """Post the entries of a JSONL file. Exit status 0 only when no line failed."""
-    from backoffice.ledger.service import post_file
-
-    context = _context(ctx)
-    store = context.store()
-    size = file.stat().st_size if file.exists() else 0
-    with byte_progress(f"posting {file.name}", size) as advance:
-        result = post_file(store, file, actor=context.actor, progress=advance)
-    errors = [
-        {
-            "line": line,
-            "key": key,
-            "error": problem.describe(),
-            "code": problem.code,
-            "field": problem.source.field,
-        }
-        for line, key, problem in result.failures
-    ]
-    if json:
-        print_json(
-            {
-                "created": result.created,
-                "existing": result.existing,
-                "failed": result.failed,
-                "errors": errors,
-            }
-        )
-    else:
-        for error in errors:
-            stderr.print(error["error"], markup=False, highlight=False)
-        stderr.print(
-            f"{file}: {result.created} created, {result.existing} existing, {result.failed} failed"
-        )
-    if result.failed:
-        raise typer.Exit(1)
-
-
-@ledger_app.command("balances")
-def ledger_balances(
-    ctx: typer.Context,
-    account: Annotated[str | None, typer.Option("--account", help="one account code")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, inclusive")] = None,
-    json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Account balances (debit-positive), now or as of the end of a date."""
-    from backoffice.ledger.reports import balances
-    from backoffice.money import format_amount
-
-    lines = balances(_context(ctx).store(), account=account, as_of=_date(as_of, "--as-of"))
-    if json:
-        print_json(
-            [
-                {
-                    "account": line.account,
-                    "asset": line.asset,
-                    "balance": format_amount(line.balance.posted_minor, line.scale),
-                }
-                for line in lines
-            ]
-        )
-        return
-    table = Table("account", "asset", "balance", "debits", "credits", "pending")
-    for line in lines:
-        b, scale = line.balance, line.scale
-        table.add_row(
-            line.account,
-            line.asset,
-            format_amount(b.posted_minor, scale),
-            format_amount(b.debits_posted, scale),
-            format_amount(b.credits_posted, scale),
-            format_amount(b.pending_minor, scale),
-        )
-    stdout.print(table)
-
-
-@ledger_app.command("trial-balance")
-def ledger_trial_balance(
-    ctx: typer.Context,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, inclusive")] = None,
-    json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Per asset: debit balances, credit balances and their net (always zero)."""
-    from backoffice.ledger.reports import trial_balance
-
-    lines = trial_balance(_context(ctx).store(), as_of=_date(as_of, "--as-of"))
-    _print_trial_balance(lines, json)
-
-
-def _print_trial_balance(lines: Any, json: bool) -> None:
-    from backoffice.money import format_amount
-
-    rows = [
-        {
-            "asset": line.asset,
-            "debits": format_amount(line.debits_minor, line.scale),
-            "credits": format_amount(line.credits_minor, line.scale),
-            "net": format_amount(line.net_minor, line.scale),
-        }
-        for line in lines
-    ]
-    if json:
-        print_json(rows)
-        return
-    table = Table("asset", "debits", "credits", "net", title="Trial balance")
-    for row in rows:
-        table.add_row(row["asset"], row["debits"], row["credits"], row["net"])
-    stdout.print(table)
-
-
-@ledger_app.command("verify")
-def ledger_verify(
-    ctx: typer.Context,
-    json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Recompute every balance, zero sum and hash link from the postings; exit 1 if any is wrong."""
-    from backoffice.ledger.verify import verify_ledger
-
-    problems = verify_ledger(_context(ctx).store())
-    if json:
-        print_json(
-            {
-                "ok": not problems,
-                "problems": [{"code": p.code, "reason": p.reason} for p in problems],
-            }
-        )
-    else:
-        for problem in problems:
-            stderr.print(problem.describe(), markup=False, highlight=False)
-        stderr.print(
-            "ledger verified: every entry balances, the chain holds, every balance "
-            "equals its postings"
-            if not problems
-            else f"{len(problems)} problems found"
-        )
-    if problems:
-        raise typer.Exit(1)
-
-
-def _resolution(ctx: typer.Context, key: str, date: str | None, **target: str) -> None:
-    from backoffice.ledger.model import EntryOutcome, EntryRequest
-    from backoffice.ledger.service import post_entries
-
-    context = _context(ctx)
-    request = EntryRequest(key=key, effective_date=_date(date, "--date"), **target)  # type: ignore[arg-type]
-    (result,) = post_entries(context.store(), [request], actor=context.actor).results
-    if result.outcome is EntryOutcome.FAILED:
-        raise ProblemError(*result.problems)
-    stderr.print(f"{key}: {result.outcome.value} (entry {result.entry_id})")
-
-
-@ledger_app.command("reverse")
-def ledger_reverse(
-    ctx: typer.Context,
-    entry_key: Annotated[str, typer.Argument(help="key of the entry to reverse")],
-    key: Annotated[str, typer.Option("--key", help="idempotency key of the reversal")],
-    date: Annotated[
-        str | None, typer.Option("--date", help="effective date; default the original's")
-    ] = None,
-) -> None:
-    """Correct a posted entry by a reversal entry linked to it."""
-    _resolution(ctx, key, date, reverse=entry_key)
-
-
-@ledger_app.command("post-pending")
-def ledger_post_pending(
-    ctx: typer.Context,
-    pending_key: Annotated[str, typer.Argument(help="key of the pending entry")],
-    key: Annotated[str, typer.Option("--key", help="idempotency key of the posting")],
-    date: Annotated[
-        str | None, typer.Option("--date", help="effective date; default the pending's")
-    ] = None,
-) -> None:
-    """Post a pending (two-phase) entry."""
-    _resolution(ctx, key, date, post_pending=pending_key)
-
-
-@ledger_app.command("void-pending")
-def ledger_void_pending(
-    ctx: typer.Context,
-    pending_key: Annotated[str, typer.Argument(help="key of the pending entry")],
-    key: Annotated[str, typer.Option("--key", help="idempotency key of the void")],
-) -> None:
-    """Void a pending (two-phase) entry, releasing what it reserved."""
-    _resolution(ctx, key, None, void_pending=pending_key)
-
-
-@ledger_app.command("expire-pending")
-def ledger_expire_pending(ctx: typer.Context) -> None:
-    """Void every pending entry whose timeout has passed."""
-    from backoffice.ledger.service import expire_pending
-
-    context = _context(ctx)
-    count = expire_pending(context.store(), actor=context.actor)
-    stderr.print(f"{count} pending entries expired")
-
-
-@ledger_app.command("quarantine")
-def ledger_quarantine(
-    ctx: typer.Context,
-    json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Input lines that were refused, with their raw text, file, line and reasons."""
-    from backoffice.ledger.queries import quarantined
-
-    items = quarantined(_context(ctx).store())
-    if json:
-        print_json(items)
-        return
-    table = Table("id", "file", "line", "problems", "raw")
-    for item in items:
-        table.add_row(
-            str(item["id"]),
-            item["file"],
-            str(item["line"]),
-            "; ".join(f"{p['code']}: {p['reason']}" for p in item["problems"]),
-            item["raw"][:80],
-        )
-    stdout.print(table)
-
-
-@ledger_app.command("entries")
-def ledger_entries(
-    ctx: typer.Context,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=100_000, help="at most this many, newest first")
-    ] = 50,
-    json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """The newest journal entries with their postings."""
-    from backoffice.ledger.queries import recent_entries
-
-    entries = recent_entries(_context(ctx).store(), limit=limit)
-    if json:
-        print_json(entries)
-        return
-    table = Table("id", "key", "kind", "date", "description", "postings")
-    for entry in entries:
-        table.add_row(
-            str(entry["id"]),
-            entry["key"],
-            entry["kind"],
-            entry["date"],
-            entry["description"][:40],
-            "\n".join(f"{p['account']} {p['amount']}" for p in entry["postings"]),
-        )
-    stdout.print(table)
-
-
-@ledger_app.command("export")
-def ledger_export(
-    ctx: typer.Context,
-    format: Annotated[str, typer.Option("--format", help="beancount, csv or parquet")],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="file; default stdout (text formats)")
-    ] = None,
-) -> None:
-    """Export the posted entries as Beancount, CSV (one row per posting) or Parquet."""
-    from backoffice.ledger.export import export_ledger
-
-    if format not in ("beancount", "csv", "parquet"):
-        raise ProblemError(
-            Problem("invalid_argument", "--format must be beancount, csv or parquet")
-        )
-    if format == "parquet" and output is None:
-        raise ProblemError(Problem("invalid_argument", "parquet needs -o FILE"))
-    count = export_ledger(_context(ctx).store(), format, output)
-    stderr.print(f"exported {count} entries" + (f" to {output}" if output else ""))
 
 
 @app.command("demo")
@@ -463,20 +170,24 @@ def demo(
         entries=entries,
         seed=seed,
         actor=context.actor,
-        say=lambda text: stderr.print(text, highlight=False),
+        say=say,
     )
-    _print_trial_balance(report.trial_balance, json=False)
+    from backoffice.cli.ledger import print_trial_balance
+
+    print_trial_balance(report.trial_balance, json=False)
     if report.problems:
         for problem in report.problems:
-            stderr.print(problem.describe(), markup=False)
+            say(problem.describe())
         raise typer.Exit(1)
 
 
 def _register_subcommands() -> None:
+    from backoffice.cli.ledger import ledger_app
     from backoffice.cli.recon import recon_app
     from backoffice.cli.settlement import settlement_app
     from backoffice.cli.trades import trades_app
 
+    app.add_typer(ledger_app, name="ledger")
     app.add_typer(trades_app, name="trades")
     app.add_typer(settlement_app, name="settlement")
     app.add_typer(recon_app, name="recon")
@@ -498,34 +209,34 @@ def run() -> None:
         sys.exit(141)
     except ProblemError as error:
         for problem in error.problems:
-            stderr.print(f"error: {problem.describe()}", markup=False, highlight=False)
+            say(f"error: {problem.describe()}")
         sys.exit(1)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        stderr.print("aborted")
+        say("aborted")
         sys.exit(130)
     except InvariantViolation as error:
-        stderr.print(f"invariant violated (a bug; nothing was committed): {error}", markup=False)
+        say(f"invariant violated (a bug; nothing was committed): {error}")
         sys.exit(70)
     except sa.exc.OperationalError as error:
-        stderr.print(f"error: database_unavailable: {one_line(error.orig)}", markup=False)
+        say(f"error: database_unavailable: {one_line(error.orig)}")
         sys.exit(1)
     except sa.exc.DBAPIError as error:
         # The database's own reason, never SQLAlchemy's rendering of it: that carries the SQL
         # statement and its parameters, which are no business of the person at the terminal.
         reason = f"{error.orig.__class__.__name__}: {one_line(error.orig)}"
-        stderr.print(f"error: database_refused: {reason}", markup=False)
+        say(f"error: database_refused: {reason}")
         sys.exit(1)
     except OSError as error:
-        stderr.print(f"error: {error.__class__.__name__}: {one_line(error)}", markup=False)
+        say(f"error: {error.__class__.__name__}: {one_line(error)}")
         sys.exit(1)
     except Exception as error:  # click's usage errors and anything unforeseen: one line
         if isinstance(error, typer.TyperException) and hasattr(error, "format_message"):
             # A usage error (unknown option, bad value): one line too, as every error here.
-            stderr.print(f"error: usage: {one_line(error.format_message())}", markup=False)
+            say(f"error: usage: {one_line(error.format_message())}")
             sys.exit(getattr(error, "exit_code", 2))
-        stderr.print(f"internal error: {error.__class__.__name__}: {one_line(error)}", markup=False)
+        say(f"internal error: {error.__class__.__name__}: {one_line(error)}")
         sys.exit(1)
 
 

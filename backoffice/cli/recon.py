@@ -6,11 +6,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from backoffice.cli.options import JsonOption, cli_context, required_date
-from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.cli.options import (
+    AfterOption,
+    JsonOption,
+    LimitOption,
+    cli_context,
+    id_cursor,
+    page_hint,
+    print_page_json,
+    required_date,
+)
+from backoffice.cli.output import Listing, print_json, say
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.ledger.queries import list_page_default
 
 recon_app = typer.Typer(
     help="Reconciliation: statements, matching, breaks, corrections.", no_args_is_help=True
@@ -134,55 +143,96 @@ def recon_import(
             }
             if not json:
                 for problem in problems:
-                    stderr.print(f"quarantined: {problem.describe()}", markup=False)
+                    say(f"quarantined: {problem.describe()}")
         results.append(row)
         if not json and not row.get("quarantined"):
-            stderr.print(f"{file}: {row}", highlight=False, markup=False)
+            say(_imported(row))
     if json:
         print_json(results)
     if refused:
         raise typer.Exit(1)
 
 
-@recon_app.command("quarantine")
-def recon_quarantine(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Statement and holdings files refused: file, every reason, and the text."""
-    from backoffice.trades.service import quarantined
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
-    items = quarantined(cli_context(ctx).store(), kinds=(QUARANTINE_KIND,))
+
+def _imported(row: dict[str, Any]) -> str:
+    """One file's import as a sentence for a person."""
+    if "positions" in row:
+        return (
+            f"Imported {_plural(row['holdings_statements'], 'holdings statement')} "
+            f"({_plural(row['positions'], 'position')}) from {row['file']}."
+        )
+    sentence = (
+        f"Imported {_plural(row['statements'], 'statement')} "
+        f"({_plural(row['lines'], 'line')}) from {row['file']}"
+    )
+    if row["existing"]:
+        sentence += f"; {row['existing']} already imported"
+    if row["balance_breaks"]:
+        sentence += (
+            f"; {_plural(len(row['balance_breaks']), 'balance break')} "
+            "(the balances do not follow from the lines: recon breaks)"
+        )
+    return sentence + "."
+
+
+@recon_app.command("quarantine")
+def recon_quarantine(
+    ctx: typer.Context,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Statement and holdings files refused: file, every reason, and the text; oldest first,
+    a page at a time."""
+    from backoffice.ledger.queries import quarantined
+
+    page = quarantined(
+        cli_context(ctx).store(), kinds=(QUARANTINE_KIND,), limit=limit, after=id_cursor(after)
+    )
     rows: list[dict[str, Any]] = [
-        {"id": i.id, "file": i.file, "problems": i.problems, "raw": i.raw} for i in items
+        {key: item[key] for key in ("id", "file", "problems", "raw")} for item in page.items
     ]
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
-    table = Table("id", "file", "problems")
+    table = Listing("id", "file", "problems")
     for row in rows:
         table.add_row(
             str(row["id"]),
             row["file"],
             "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
         )
-    stdout.print(table)
-    stderr.print(f"{len(rows)} quarantined")
+    table.print()
+    page_hint(len(rows), page.next, "quarantined")
 
 
 @recon_app.command("statements")
-def recon_statements(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Imported bank statements with their balances and lines."""
-    from backoffice.recon.service import list_statements
+def recon_statements(
+    ctx: typer.Context,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Imported bank statements with their balances and lines, oldest first, a page at a
+    time."""
+    from backoffice.recon.queries import statements_page
 
-    rows = list_statements(cli_context(ctx).store())
+    page = statements_page(cli_context(ctx).store(), limit=limit, after=id_cursor(after))
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
-    table = Table("statement_id", "account", "format", "currency", "opening", "closing", "lines")
+    table = Listing("statement_id", "account", "format", "currency", "opening", "closing", "lines")
     for row in rows:
         table.add_row(
             row["statement_id"], row["account"], row["format"], row["currency"],
             row["opening_balance"] or "none given", row["closing_balance"], str(len(row["lines"])),
         )  # fmt: skip
-    stdout.print(table)
+    table.print()
+    page_hint(len(rows), page.next, "statements")
 
 
 @recon_app.command("run")
@@ -215,7 +265,7 @@ def recon_run(
     if json:
         print_json({"matched": result.matched, "breaks": breaks, "closed": result.closed})
         return
-    table = Table("break_id", "type", "account", "amount", "value_date", "reference")
+    table = Listing("break_id", "type", "account", "amount", "value_date", "reference")
     for row in breaks:
         table.add_row(
             *(
@@ -223,10 +273,8 @@ def recon_run(
                 for c in ("break_id", "type", "account", "amount", "value_date", "reference")
             )
         )
-    stdout.print(table)
-    stderr.print(
-        f"{result.matched} matches, {len(breaks)} breaks, {result.closed} earlier breaks cleared"
-    )
+    table.print()
+    say(f"{result.matched} matches, {len(breaks)} breaks, {result.closed} earlier breaks cleared")
 
 
 @recon_app.command("breaks")
@@ -235,14 +283,18 @@ def recon_breaks(
     status: Annotated[
         str | None, typer.Option("--status", help="open, investigating, resolved")
     ] = None,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Breaks with their type, age, owner, status and history."""
-    from backoffice.recon.service import list_breaks
+    """Breaks with their type, age, owner, status and history, in the order they were
+    filed, a page at a time."""
+    from backoffice.recon.queries import breaks_page
 
-    rows = list_breaks(cli_context(ctx).store(), status=status)
+    page = breaks_page(cli_context(ctx).store(), status=status, limit=limit, after=id_cursor(after))
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     columns = [
         "break_id",
@@ -255,11 +307,11 @@ def recon_breaks(
         "owner",
         "age_days",
     ]
-    table = Table(*columns)
+    table = Listing(*columns, amounts=("amount",))
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-    stdout.print(table)
-    stderr.print(f"{len(rows)} breaks")
+    table.print()
+    page_hint(len(rows), page.next, "breaks")
 
 
 @recon_app.command("break")
@@ -277,7 +329,7 @@ def recon_break(
     update_break(
         context.store(), break_id, actor=context.actor, owner=owner, status=status, comment=comment
     )
-    stderr.print(f"break {break_id} updated")
+    say(f"break {break_id} updated")
 
 
 @resolve_app.command("match")
@@ -287,7 +339,7 @@ def resolve_match(ctx: typer.Context, statement_break: str, books_break: str) ->
 
     context = cli_context(ctx)
     manual_match(context.store(), statement_break, books_break, actor=context.actor)
-    stderr.print(f"{statement_break} and {books_break} matched by hand")
+    say(f"{statement_break} and {books_break} matched by hand")
 
 
 @resolve_app.command("propose")
@@ -296,6 +348,7 @@ def resolve_propose(
     break_id: str,
     posting: Annotated[list[str], typer.Option("--posting", help="ACCOUNT=AMOUNT (repeat)")],
     description: Annotated[str, typer.Option("--description")],
+    json: JsonOption = False,
 ) -> None:
     """Propose a correcting ledger entry for a break (another person approves it)."""
     from backoffice.recon.service import propose_correction
@@ -312,8 +365,13 @@ def resolve_propose(
     number = propose_correction(
         context.store(), break_id, postings, description=description, actor=context.actor
     )
-    stderr.print(f"correction {number} proposed by {context.actor}; another person approves it")
-    print_json({"correction_id": number})
+    if json:
+        print_json({"correction_id": number})
+        return
+    say(
+        f"Correction {number} proposed by {context.actor} for break {break_id}; another person "
+        f"approves it (recon resolve approve {number}) or rejects it."
+    )
 
 
 @resolve_app.command("approve")
@@ -323,7 +381,7 @@ def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
 
     context = cli_context(ctx)
     key = decide_correction(context.store(), correction_id, approve=True, actor=context.actor)
-    stderr.print(f"correction {correction_id} approved and posted as {key}")
+    say(f"correction {correction_id} approved and posted as {key}")
 
 
 @resolve_app.command("reject")
@@ -333,4 +391,4 @@ def resolve_reject(ctx: typer.Context, correction_id: int) -> None:
 
     context = cli_context(ctx)
     decide_correction(context.store(), correction_id, approve=False, actor=context.actor)
-    stderr.print(f"correction {correction_id} rejected")
+    say(f"correction {correction_id} rejected")

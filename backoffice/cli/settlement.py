@@ -7,11 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from backoffice.cli.options import JsonOption, cli_context, required_date
-from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.cli.options import (
+    AfterOption,
+    JsonOption,
+    LimitOption,
+    cli_context,
+    id_cursor,
+    page_hint,
+    print_page_json,
+    required_date,
+)
+from backoffice.cli.output import Listing, print_json, say
 from backoffice.errors import Problem, ProblemError
+from backoffice.ledger.queries import list_page_default
 
 settlement_app = typer.Typer(
     help="Clearing and settlement: netting, instructions, status, fails.", no_args_is_help=True
@@ -44,22 +53,19 @@ def settlement_net(
         print_json(result.as_json())
         return
     columns = ["obligation_id", "counterparty", "isin", "currency", "quantity", "cash_amount", "status"]  # fmt: skip
-    table = Table(*columns, "trades")
+    table = Listing(*columns, "trades")
     for row in result.obligations:
         table.add_row(*(str(row[c]) for c in columns), str(len(row["trade_ids"])))
-    stdout.print(table)
+    table.print()
     for row in result.obligations:
         if row["reason"]:
-            stderr.print(
-                f"{row['obligation_id']} {row['status']}: {row['reason']}", highlight=False
-            )
+            say(f"{row['obligation_id']} {row['status']}: {row['reason']}")
     for currency, gross in result.gross_value.items():
         net_value = result.net_value.get(currency, "0")
-        stderr.print(
+        say(
             f"{currency}: {result.gross_count} trades worth {gross} net to "
             f"{result.net_count} obligations worth {net_value} "
             f"(netting efficiency {result.efficiency.get(currency, '-')}%)",
-            highlight=False,
         )
 
 
@@ -88,13 +94,10 @@ def settlement_instruct(
     result = instruct(context.store(), day, actor=context.actor)
     paths = write_instructions(result.all_of_date, output, day, format, sender_bic=sender_bic)
     for exception in result.exceptions:
-        stderr.print(
-            f"not instructed: {exception['obligation_id']}: {exception['reason']}", highlight=False
-        )
-    stderr.print(
+        say(f"not instructed: {exception['obligation_id']}: {exception['reason']}")
+    say(
         f"{len(result.new)} new instructions, {len(result.cancelled)} cancellations, "
         f"{len(result.exceptions)} exceptions; {len(paths)} files in {output}",
-        highlight=False,
     )
 
 
@@ -129,12 +132,11 @@ def settlement_status(
         )
         if not json:
             for problem in summary.problems:
-                stderr.print(f"quarantined: {problem.describe()}", markup=False)
-            stderr.print(
+                say(f"quarantined: {problem.describe()}")
+            say(
                 f"{file}: {summary.received} messages: {summary.applied} applied "
                 f"({summary.settled} settled in full), {summary.existing} already applied, "
                 f"{summary.quarantined} quarantined",
-                highlight=False,
             )
     if json:
         print_json(results)
@@ -156,11 +158,11 @@ def settlement_fails(
         print_json(rows)
         return
     columns = ["obligation_id", "counterparty", "isin", "settlement_date", "age_days", "bucket", "direction", "quantity_due", "cash_due", "status", "reason"]  # fmt: skip
-    table = Table(*columns)
+    table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-    stdout.print(table)
-    stderr.print(f"{len(rows)} fails as of {as_of}")
+    table.print()
+    say(f"{len(rows)} fails as of {as_of}")
 
 
 @settlement_app.command("penalties")
@@ -241,13 +243,13 @@ def settlement_penalties(
         )
     else:
         columns = list(lines[0]) if lines else ["reference"]
-        table = Table(*columns)
+        table = Listing(*columns)
         for line in lines:
             table.add_row(*(str(line[c]) for c in columns))
-        stdout.print(table)
+        table.print()
         for problem in report.problems:
-            stderr.print(f"not priced: {problem.describe()}", markup=False)
-        stderr.print(f"{len(lines)} penalty lines for {month}")
+            say(f"not priced: {problem.describe()}")
+        say(f"{len(lines)} penalty lines for {month}")
     if report.problems:
         raise typer.Exit(1)
 
@@ -255,20 +257,25 @@ def settlement_penalties(
 @settlement_app.command("quarantine")
 def settlement_quarantine(
     ctx: typer.Context,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Inbound settlement messages refused: raw text, file, line, every reason."""
-    from backoffice.trades.service import quarantined
+    """Inbound settlement messages refused: raw text, file, line, every reason; oldest first,
+    a page at a time."""
+    from backoffice.ledger.queries import quarantined
 
-    items = quarantined(cli_context(ctx).store(), kinds=("settlement.status",))
+    page = quarantined(
+        cli_context(ctx).store(), kinds=("settlement.status",), limit=limit,
+        after=id_cursor(after),
+    )  # fmt: skip
     rows: list[dict[str, Any]] = [
-        {"id": i.id, "file": i.file, "line": i.line, "problems": i.problems, "raw": i.raw}
-        for i in items
+        {key: item[key] for key in ("id", "file", "line", "problems", "raw")} for item in page.items
     ]
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
-    table = Table("id", "file", "line", "problems")
+    table = Listing("id", "file", "line", "problems")
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -276,5 +283,5 @@ def settlement_quarantine(
             str(row["line"]),
             "; ".join(f"{p['code']}: {p['reason']}" for p in row["problems"]),
         )
-    stdout.print(table)
-    stderr.print(f"{len(rows)} quarantined")
+    table.print()
+    page_hint(len(rows), page.next, "quarantined")

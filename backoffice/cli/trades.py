@@ -10,11 +10,20 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from backoffice.cli.options import JsonOption, cli_context, required_date
-from backoffice.cli.output import print_json, stderr, stdout
+from backoffice.cli.options import (
+    AfterOption,
+    JsonOption,
+    LimitOption,
+    cli_context,
+    id_cursor,
+    page_hint,
+    print_page_json,
+    required_date,
+)
+from backoffice.cli.output import Listing, print_json, say, stderr
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.ledger.queries import list_page_default
 
 trades_app = typer.Typer(
     help="Trades: capture, allocation, confirmation, affirmation.", no_args_is_help=True
@@ -69,9 +78,9 @@ def _message_progress(description: str, path: Path) -> Iterator[Any]:
 
 def _print_problems(problems: list[Problem], limit: int = 20) -> None:
     for problem in problems[:limit]:
-        stderr.print(f"quarantined: {problem.describe()}", markup=False, highlight=False)
+        say(f"quarantined: {problem.describe()}")
     if len(problems) > limit:
-        stderr.print(f"... and {len(problems) - limit} more problems (trades quarantine)")
+        say(f"... and {len(problems) - limit} more problems (trades quarantine)")
 
 
 @trades_app.command("import")
@@ -109,12 +118,11 @@ def trades_import(
         results.append(result)
         if not json:
             _print_problems(summary.problems)
-            stderr.print(
+            say(
                 f"{file}: {summary.messages} messages: {summary.captured} captured "
                 f"({summary.blocks} blocks awaiting allocation), {summary.cancelled} cancelled, "
                 f"{summary.corrected} corrected, {summary.existing} already captured, "
                 f"{summary.quarantined} quarantined",
-                highlight=False,
             )
     if json:
         print_json(results)
@@ -129,26 +137,30 @@ def trades_list(
     allocations: Annotated[
         bool, typer.Option("--allocations", help="list allocations instead of trades")
     ] = False,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Trades (all, or of one trade date), with their figures and status."""
-    from backoffice.trades.queries import list_allocations, list_trades
+    """Trades (all, or of one trade date), with their figures and status, oldest first, a
+    page at a time."""
+    from backoffice.trades.queries import allocations_page, trades_page
 
     day = required_date(date, "--date") if date is not None else None
-    store = cli_context(ctx).store()
-    rows = list_allocations(store, day) if allocations else list_trades(store, day)
+    read = allocations_page if allocations else trades_page
+    page = read(cli_context(ctx).store(), day, limit=limit, after=id_cursor(after))
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     if allocations:
         columns = ["allocation_id", "client", "side", "quantity", "isin", "price", "net_amount", "status", "confirm_id"]  # fmt: skip
     else:
         columns = ["trade_id", "account", "side", "quantity", "isin", "price", "trade_date", "settlement_date", "net_amount", "status"]  # fmt: skip
-    table = Table(*columns)
+    table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
-    stdout.print(table)
-    stderr.print(f"{len(rows)} {'allocations' if allocations else 'trades'}")
+    table.print()
+    page_hint(len(rows), page.next, "allocations" if allocations else "trades")
 
 
 @trades_app.command("quarantine")
@@ -157,40 +169,34 @@ def trades_quarantine(
     all_items: Annotated[
         bool, typer.Option("--all", help="include items already resubmitted")
     ] = False,
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Messages refused by import, allocation or affirmation: raw text, file, line, reasons."""
-    from backoffice.trades.service import quarantined
+    """Messages refused by import, allocation or affirmation: raw text, file, line, reasons;
+    oldest first, a page at a time."""
+    from backoffice.ledger.queries import quarantined
+    from backoffice.trades.service import TRADE_QUARANTINE_KINDS
 
-    items = quarantined(cli_context(ctx).store(), include_resolved=all_items)
+    page = quarantined(
+        cli_context(ctx).store(), kinds=TRADE_QUARANTINE_KINDS, include_resolved=all_items,
+        limit=limit, after=id_cursor(after),
+    )  # fmt: skip
     if json:
-        print_json(
-            [
-                {
-                    "id": item.id,
-                    "kind": item.kind,
-                    "file": item.file,
-                    "line": item.line,
-                    "problems": item.problems,
-                    "raw": item.raw,
-                    "resolved": item.resolved,
-                }
-                for item in items
-            ]
-        )
+        print_page_json(page.items, page.next)
         return
-    table = Table("id", "kind", "file", "line", "problems", "raw")
-    for item in items:
+    table = Listing("id", "kind", "file", "line", "problems", "raw")
+    for item in page.items:
         table.add_row(
-            str(item.id),
-            item.kind.removeprefix("trades."),
-            item.file,
-            str(item.line),
-            "; ".join(f"{p['code']}: {p['reason']}" for p in item.problems),
-            item.raw[:60],
+            str(item["id"]),
+            item["kind"].removeprefix("trades."),
+            item["file"],
+            str(item["line"]),
+            "; ".join(f"{p['code']}: {p['reason']}" for p in item["problems"]),
+            item["raw"],
         )
-    stdout.print(table)
-    stderr.print(f"{len(items)} quarantined")
+    table.print()
+    page_hint(len(page.items), page.next, "quarantined")
 
 
 @trades_app.command("resubmit")
@@ -242,7 +248,7 @@ def trades_resubmit(
                 Source(str(file)),
             )
         )
-    stderr.print(f"item {item_id} resolved: {file} went through")
+    say(f"item {item_id} resolved: {file} went through")
 
 
 @trades_app.command("allocate")
@@ -269,7 +275,7 @@ def trades_allocate(
         )
     else:
         _print_problems(result.problems)
-        stderr.print(
+        say(
             f"{file}: {result.received} instructions: {result.done} applied, "
             f"{result.existing} already applied, {result.quarantined} quarantined"
         )
@@ -292,7 +298,7 @@ def trades_confirm(
     day = required_date(date, "--date")
     details = confirm(context.store(), day, actor=context.actor)
     paths = write_confirmations(details, output, day, pdf=pdf)
-    stderr.print(f"{len(details)} confirmations for {day}: {len(paths)} files in {output}")
+    say(f"{len(details)} confirmations for {day}: {len(paths)} files in {output}")
 
 
 @trades_app.command("affirm")
@@ -335,7 +341,7 @@ def trades_affirm(
         raise ProblemError(Problem("missing_argument", "give a FILE or --confirm-id"))
     result = affirm(context.store(), items, actor=context.actor)
     _print_problems(result.problems)
-    stderr.print(
+    say(
         f"{result.received} affirmations: {result.done} recorded, {result.existing} already, "
         f"{result.quarantined} quarantined"
     )
@@ -357,11 +363,11 @@ def trades_unaffirmed(
         print_json(rows)
         return
     columns = ["kind", "id", "confirm_id", "client", "side", "quantity", "isin", "status", "reason"]
-    table = Table(*columns)
+    table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
-    stdout.print(table)
-    stderr.print(f"{len(rows)} not affirmed on {date}")
+    table.print()
+    say(f"{len(rows)} not affirmed on {date}")
 
 
 @trades_app.command("verify")
@@ -372,4 +378,4 @@ def trades_verify(ctx: typer.Context) -> None:
     problems = verify_trades(cli_context(ctx).store())
     if problems:
         raise ProblemError(*problems)
-    stderr.print("trades verified: every allocation is booked exactly once, as its figures say")
+    say("trades verified: every allocation is booked exactly once, as its figures say")

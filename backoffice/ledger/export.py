@@ -105,6 +105,11 @@ def export_ledger(store: Store, format: str, output: Path | None) -> int:
         raise ProblemError(
             Problem("output_directory_missing", f"no directory {str(output.parent)!r} to write in")
         )
+    if output is not None and output.is_dir():
+        # Caught here, before the write beside it, which would fail naming its temporary file.
+        raise ProblemError(
+            Problem("output_is_directory", f"{str(output)!r} is a directory: give a file name")
+        )
     with store.read() as connection:
         _read_one_snapshot(connection)
         if format == "parquet" and output is not None:

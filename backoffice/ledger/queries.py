@@ -1,7 +1,14 @@
-"""Listing what the ledger holds: recent entries, the quarantine."""
+"""Listing what the ledger holds: recent entries, the quarantine, a page at a time.
+
+Every listing reads one bounded page by keyset pagination over the table's id (unique, NOT
+NULL, ordered): `after` is the last id of the page before, never an OFFSET, so a page costs the
+same however deep it is, and memory stays bounded whatever the table's size.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -11,15 +18,44 @@ from backoffice.money import format_amount
 from backoffice.store import schema
 from backoffice.store.engine import Store
 
-quarantine_rows_max = 100_000
+list_page_max = 1000  # rows of one page of any listing
+list_page_default = 100
 
 
-def recent_entries(store: Store, *, limit: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; `next` is the cursor (`--after`) of the page after, if any."""
+
+    items: list[Any]
+    next: str | None
+
+
+def page_of(rows: Sequence[Any], limit: int, key: str = "id") -> tuple[Sequence[Any], str | None]:
+    """The first `limit` of `rows` (read as limit + 1), and the cursor after them when more
+    exist."""
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], str(getattr(rows[limit - 1], key))
+
+
+def _bounded(limit: int) -> int:
+    return max(1, min(limit, list_page_max))
+
+
+def recent_entries(
+    store: Store, *, limit: int = list_page_default, before: int | None = None
+) -> Page:
+    """The newest entries first, with their postings; `before`: only entries older than that
+    entry id (the `next` cursor of the page before)."""
     e, p, a, s = schema.journal_entries, schema.postings, schema.accounts, schema.assets
+    limit = _bounded(limit)
+    query = sa.select(e).order_by(e.c.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(e.c.id < before)
     with store.read() as connection:
-        entries = connection.execute(sa.select(e).order_by(e.c.id.desc()).limit(limit)).all()
+        entries, cursor = page_of(connection.execute(query).all(), limit)
         if not entries:
-            return []
+            return Page([], None)
         lines = connection.execute(
             sa.select(p.c.entry_id, a.c.code, s.c.code.label("asset"), s.c.scale, p.c.amount_minor)
             .join(a, a.c.id == p.c.account_id)
@@ -36,33 +72,49 @@ def recent_entries(store: Store, *, limit: int) -> list[dict[str, Any]]:
                 "amount": format_amount(line.amount_minor, line.scale),
             }
         )
-    return [
-        {
-            "id": entry.id,
-            "key": entry.key,
-            "kind": entry.kind,
-            "date": entry.effective_date.isoformat(),
-            "description": entry.description,
-            "reference": entry.reference,
-            "actor": entry.actor,
-            "source": entry.source,
-            "pending_id": entry.pending_id,
-            "reversal_of": entry.reversal_of,
-            "metadata": orjson.loads(entry.metadata_json),
-            "hash": entry.hash,
-            "postings": postings.get(entry.id, []),
-        }
-        for entry in entries
-    ]
+    return Page([_entry(entry, postings.get(entry.id, [])) for entry in entries], cursor)
 
 
-def quarantined(store: Store) -> list[dict[str, Any]]:
+def _entry(entry: Any, postings: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "key": entry.key,
+        "kind": entry.kind,
+        "date": entry.effective_date.isoformat(),
+        "description": entry.description,
+        "reference": entry.reference,
+        "actor": entry.actor,
+        "source": entry.source,
+        "pending_id": entry.pending_id,
+        "reversal_of": entry.reversal_of,
+        "metadata": orjson.loads(entry.metadata_json),
+        "hash": entry.hash,
+        "postings": postings,
+    }
+
+
+def quarantined(
+    store: Store,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    include_resolved: bool = False,
+    limit: int = list_page_default,
+    after: int | None = None,
+) -> Page:
+    """Refused input, oldest first: of `kinds` (every kind when None), unresolved unless
+    `include_resolved`, after the item id `after`."""
     q = schema.quarantine
+    limit = _bounded(limit)
+    query = sa.select(q).order_by(q.c.id).limit(limit + 1)
+    if kinds is not None:
+        query = query.where(q.c.kind.in_(kinds))
+    if not include_resolved:
+        query = query.where(q.c.resolved.is_(False))
+    if after is not None:
+        query = query.where(q.c.id > after)
     with store.read() as connection:
-        rows = connection.execute(
-            sa.select(q).where(q.c.resolved.is_(False)).order_by(q.c.id).limit(quarantine_rows_max)
-        ).all()
-    return [
+        rows, cursor = page_of(connection.execute(query).all(), limit)
+    items = [
         {
             "id": row.id,
             "kind": row.kind,
@@ -70,6 +122,8 @@ def quarantined(store: Store) -> list[dict[str, Any]]:
             "line": row.line,
             "raw": row.raw,
             "problems": orjson.loads(row.problems_json),
+            "resolved": bool(row.resolved),
         }
         for row in rows
     ]
+    return Page(items, cursor)

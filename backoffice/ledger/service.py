@@ -155,15 +155,18 @@ def post_in_transaction(
     actor: str,
     command: str,
     booked_at_us: int,
+    audit: bool = True,
 ) -> list[EntryResult]:
     """Post entries inside the caller's write transaction, so that what they book (trades,
     allocations) commits or rolls back together with its entries. At most
     `batch_entries_max` requests; the caller owns the transaction. For the system's own
-    services: their keys may use the reserved prefixes."""
+    services: their keys may use the reserved prefixes. `audit=False` when the caller
+    appends its command's one audit record itself (a command leaves exactly one)."""
     invariant(len(requests) <= batch_entries_max, "post_in_transaction: too many entries")
     return _post_chunk(
-        LedgerRepository(connection), requests, actor, booked_at_us, command, ledger_own=True
-    )
+        LedgerRepository(connection), requests, actor, booked_at_us, command, ledger_own=True,
+        audit=audit,
+    )  # fmt: skip
 
 
 def _raw_line(raws: dict[int, str], request: EntryRequest) -> str | None:
@@ -362,6 +365,7 @@ def _post_chunk(
     command: str,
     *,
     ledger_own: bool = False,
+    audit: bool = True,
 ) -> list[EntryResult]:
     last_id, last_hash = repository.lock_head()
     existing = repository.existing_keys([r.key for r in requests])
@@ -539,20 +543,21 @@ def _post_chunk(
                 after[account_id] == balances[account_id].as_tuple(),
                 f"account {account_id}: stored balance differs from its postings after a write",
             )
-        repository.append_audit(
-            booked_at_us,
-            actor,
-            command,
-            orjson.dumps(
-                {
-                    "created": len(entry_rows),
-                    "first_entry_id": entry_rows[0][0],
-                    "last_entry_id": last_id,
-                    "existing": sum(1 for r in results if r.outcome is EntryOutcome.EXISTING),
-                    "failed": sum(1 for r in results if r.outcome is EntryOutcome.FAILED),
-                }
-            ).decode(),
-        )
+        if audit:
+            repository.append_audit(
+                booked_at_us,
+                actor,
+                command,
+                orjson.dumps(
+                    {
+                        "created": len(entry_rows),
+                        "first_entry_id": entry_rows[0][0],
+                        "last_entry_id": last_id,
+                        "existing": sum(1 for r in results if r.outcome is EntryOutcome.EXISTING),
+                        "failed": sum(1 for r in results if r.outcome is EntryOutcome.FAILED),
+                    }
+                ).decode(),
+            )
     invariant(len(results) == len(requests), "every request gets exactly one result")
     return results
 

@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from backoffice.errors import Source
 
+postings_per_entry = 1000  # a book item's id is its entry's id x this + the posting's line
+
 
 class StatementFormat(StrEnum):
     CAMT053 = "camt.053"

@@ -57,7 +57,11 @@ from backoffice.recon.model import (
     MatchingRules,
     MatchRule,
     Statement,
+    postings_per_entry,
 )
+from backoffice.recon.queries import breaks_page as breaks_page  # noqa: PLC0414  (re-exported)
+from backoffice.recon.queries import list_breaks as list_breaks  # noqa: PLC0414  (re-exported)
+from backoffice.recon.queries import list_statements as list_statements  # noqa: PLC0414
 from backoffice.refdata.model import currency_minor_units
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -69,7 +73,6 @@ from backoffice.text import (
     require_free_text,
 )
 
-postings_per_entry = 1000  # a posting's item id is entry id x this + line
 neighbours_max = 50  # same-day statements looked at to find a statement's neighbours
 accounts_named_max = 5  # ledger accounts named in an `ambiguous_account` problem
 statement_id_chars_max = 80  # the columns statements.statement_id and statements.sequence
@@ -1035,64 +1038,11 @@ def _resolve(
 # --- Breaks and their workflow ------------------------------------------------------------
 
 
-def list_breaks(
-    store: Store, *, status: str | None = None, today: dt.date | None = None
-) -> list[dict[str, Any]]:
-    b, a, s = schema.breaks, schema.accounts, schema.assets
-    today = today or dt.datetime.now(dt.UTC).date()
-    query = (
-        sa.select(
-            b,
-            sa.func.coalesce(a.c.code, b.c.external_account).label("account"),
-            sa.func.coalesce(s.c.scale, b.c.scale, 0).label("amount_scale"),
-        )
-        .outerjoin(a, a.c.id == b.c.account_id)
-        .outerjoin(s, s.c.id == a.c.asset_id)
-        .order_by(b.c.id)
+def _audit(connection: sa.Connection, actor: str, command: str, detail: dict[str, Any]) -> None:
+    """The command's one audit record, in the transaction of its writes."""
+    LedgerRepository(connection).append_audit(
+        now_us(), actor, command, orjson.dumps(detail).decode()
     )
-    if status is not None:
-        if status not in {s.value for s in BreakStatus}:
-            raise ProblemError(
-                Problem(
-                    "invalid_status",
-                    f"status must be open, investigating or resolved, not {status!r}",
-                )
-            )
-        query = query.where(b.c.status == status)
-    with store.read() as connection:
-        rows = connection.execute(query).all()
-        # The entry of the other item: the one a books duplicate repeats, or the one a
-        # difference on a statement line was found against.
-        other_keys = _entry_keys(
-            connection, [r.other_item_id for r in rows if r.other_item_id is not None]
-        )
-        events: dict[str, list[dict[str, Any]]] = {}
-        for event in connection.execute(
-            sa.select(schema.break_events).order_by(schema.break_events.c.id)
-        ):
-            events.setdefault(event.break_id, []).append(
-                {"at_us": event.at_us, "actor": event.actor, "kind": event.kind, "text": event.text}
-            )
-    return [
-        {
-            "break_id": row.break_id,
-            "type": row.type,
-            "account": row.account,
-            "amount": format_amount(row.amount_minor, row.amount_scale),
-            "value_date": row.value_date.isoformat(),
-            "reference": row.reference,
-            "status": row.status,
-            "owner": row.owner,
-            "opened_on": row.opened_on.isoformat(),
-            "age_days": (today - row.opened_on).days,
-            "resolution": row.resolution,
-            "other_entry": None
-            if row.other_item_id is None
-            else other_keys.get(row.other_item_id // postings_per_entry),
-            "history": events.get(row.break_id, []),
-        }
-        for row in rows
-    ]
 
 
 def _break(connection: sa.Connection, break_id: str) -> Any:
@@ -1139,6 +1089,8 @@ def update_break(
             _event(connection, break_id, actor, "status", status)
         if comment:
             _event(connection, break_id, actor, "comment", comment)
+        changes = {"owner": owner, "status": status, "comment": comment}
+        _audit(connection, actor, "recon.break", {"break_id": break_id} | changes)
 
 
 def manual_match(store: Store, statement_break: str, books_break: str, *, actor: str) -> None:
@@ -1188,6 +1140,10 @@ def manual_match(store: Store, statement_break: str, books_break: str, *, actor:
         )
         for break_id, other in ((statement_break, books_break), (books_break, statement_break)):
             _resolve(connection, break_id, actor, f"matched by hand with {other}", at)
+        _audit(
+            connection, actor, "recon.match",
+            {"match_no": number, "statement_break": statement_break, "books_break": books_break},
+        )  # fmt: skip
 
 
 def propose_correction(
@@ -1224,6 +1180,10 @@ def propose_correction(
         _event(
             connection, break_id, actor, "proposed", f"correction {correction_id}: {description}"
         )
+        _audit(
+            connection, actor, "recon.propose",
+            {"correction_id": correction_id, "break_id": break_id},
+        )  # fmt: skip
     return int(correction_id)
 
 
@@ -1276,6 +1236,10 @@ def decide_correction(store: Store, correction_id: int, *, approve: bool, actor:
                 )
             )  # fmt: skip
             _event(connection, row.break_id, actor, "rejected", f"correction {correction_id}")
+            _audit(
+                connection, actor, "recon.reject",
+                {"correction_id": correction_id, "break_id": row.break_id},
+            )  # fmt: skip
             return None
         key = f"recon:correction/{correction_id}"
         request = EntryRequest(
@@ -1404,42 +1368,6 @@ def _match_correction(connection: sa.Connection, found: Any, key: str, actor: st
     )  # fmt: skip
     if statement_ids:
         connection.execute(sa.update(sl).where(sl.c.id.in_(statement_ids)).values(matched=True))
-
-
-def list_statements(store: Store) -> list[dict[str, Any]]:
-    st, sl = schema.statements, schema.statement_lines
-    with store.read() as connection:
-        rows = connection.execute(sa.select(st).order_by(st.c.id)).all()
-        lines: dict[int, list[Any]] = {}
-        for line in connection.execute(sa.select(sl).order_by(sl.c.statement_row, sl.c.line_no)):
-            lines.setdefault(line.statement_row, []).append(line)
-        scales = _scales(connection, [r.account_id for r in rows])
-    return [
-        {
-            "statement_id": row.statement_id,
-            "account": row.account,
-            "format": row.format,
-            "currency": row.currency,
-            "opening_balance": (
-                format_amount(row.opening_balance_minor, scales[row.account_id])
-                if row.opening_balance_minor is not None
-                else None
-            ),
-            "closing_balance": format_amount(row.closing_balance_minor, scales[row.account_id]),
-            "lines": [
-                {
-                    "amount": format_amount(line.amount_minor, scales[row.account_id]),
-                    "value_date": line.value_date.isoformat(),
-                    "booking_date": line.booking_date.isoformat() if line.booking_date else None,
-                    "reference": (orjson.loads(line.references_json) or [None])[0],
-                    "references": orjson.loads(line.references_json),
-                    "description": line.description,
-                }
-                for line in lines.get(row.id, [])
-            ],
-        }
-        for row in rows
-    ]
 
 
 # --- Positions --------------------------------------------------------------------------------

@@ -360,7 +360,12 @@ def _apply_instruction(
     open_convention_accounts(connection, wanted, refdata, firm)
     received = now_us()
     results = post_in_transaction(
-        connection, requests, actor=actor, command="trades.allocate", booked_at_us=received
+        connection,
+        requests,
+        actor=actor,
+        command="trades.allocate",
+        booked_at_us=received,
+        audit=False,
     )
     failed = [p for r in results if r.outcome is EntryOutcome.FAILED for p in r.problems]
     if failed:
@@ -432,7 +437,12 @@ def _cancel_allocation(
     ]
     at = now_us()
     results = post_in_transaction(
-        connection, requests, actor=actor, command="trades.allocate", booked_at_us=at
+        connection,
+        requests,
+        actor=actor,
+        command="trades.allocate",
+        booked_at_us=at,
+        audit=False,
     )
     failed = [p for r in results if r.outcome is EntryOutcome.FAILED for p in r.problems]
     if failed:

@@ -1,4 +1,5 @@
-"""Reading trades and allocations back, with amounts as decimal strings."""
+"""Reading trades and allocations back, with amounts as decimal strings, a bounded page at a
+time (keyset over the id, never OFFSET; backoffice/ledger/queries.py `Page`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
 from backoffice.money import format_amount
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -15,6 +17,39 @@ from backoffice.store.engine import Store
 def list_trades(store: Store, trade_date: dt.date | None = None) -> list[dict[str, Any]]:
     """Every trade (not the cancel messages themselves), oldest first; of `trade_date` when
     given. `status` is the trade's (README "Trade statuses")."""
+    return _every(lambda after: trades_page(store, trade_date, limit=list_page_max, after=after))
+
+
+def trades_page(
+    store: Store,
+    trade_date: dt.date | None = None,
+    *,
+    limit: int = list_page_default,
+    after: int | None = None,
+) -> Page:
+    """One page of `list_trades`, after the trade row id `after`."""
+    limit = max(1, min(limit, list_page_max))
+    query = _trades_query(trade_date).limit(limit + 1)
+    if after is not None:
+        query = query.where(schema.trades.c.id > after)
+    with store.read() as connection:
+        rows, cursor = page_of(connection.execute(query).all(), limit)
+    return Page([_trade(row) for row in rows], cursor)
+
+
+def _every(read: Any) -> list[dict[str, Any]]:
+    """Every item of a paged listing, page by page."""
+    items: list[dict[str, Any]] = []
+    after: int | None = None
+    while True:
+        page = read(after)
+        items += page.items
+        if page.next is None:
+            return items
+        after = int(page.next)
+
+
+def _trades_query(trade_date: dt.date | None) -> Any:
     t, s, p = schema.trades, schema.assets, schema.parties
     c, cp = schema.assets.alias("ccy"), schema.parties.alias("cp")
     query = (
@@ -36,8 +71,7 @@ def list_trades(store: Store, trade_date: dt.date | None = None) -> list[dict[st
     )
     if trade_date is not None:
         query = query.where(t.c.trade_date == trade_date)
-    with store.read() as connection:
-        return [_trade(row) for row in connection.execute(query)]
+    return query
 
 
 def _trade(row: Any) -> dict[str, Any]:
@@ -70,6 +104,30 @@ def _trade(row: Any) -> dict[str, Any]:
 
 
 def list_allocations(store: Store, trade_date: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every allocation, oldest first; of `trade_date` when given."""
+    return _every(
+        lambda after: allocations_page(store, trade_date, limit=list_page_max, after=after)
+    )
+
+
+def allocations_page(
+    store: Store,
+    trade_date: dt.date | None = None,
+    *,
+    limit: int = list_page_default,
+    after: int | None = None,
+) -> Page:
+    """One page of `list_allocations`, after the allocation row id `after`."""
+    limit = max(1, min(limit, list_page_max))
+    query = _allocations_query(trade_date).limit(limit + 1)
+    if after is not None:
+        query = query.where(schema.allocations.c.id > after)
+    with store.read() as connection:
+        rows, cursor = page_of(connection.execute(query).all(), limit)
+    return Page([_allocation(row) for row in rows], cursor)
+
+
+def _allocations_query(trade_date: dt.date | None) -> Any:
     a, s, p, c = schema.allocations, schema.assets, schema.parties, schema.assets.alias("ccy")
     query = (
         sa.select(
@@ -87,28 +145,27 @@ def list_allocations(store: Store, trade_date: dt.date | None = None) -> list[di
     )
     if trade_date is not None:
         query = query.where(a.c.trade_date == trade_date)
-    with store.read() as connection:
-        rows = connection.execute(query).all()
-    return [
-        {
-            "allocation_id": row.allocation_id,
-            "trade_id": row.trade_id,
-            "alloc_id": row.alloc_id,
-            "client": row.client,
-            "isin": row.isin,
-            "side": row.side.upper(),
-            "quantity": format_amount(row.quantity_minor, row.quantity_scale),
-            "price": row.price,
-            "currency": row.currency,
-            "trade_date": row.trade_date.isoformat(),
-            "settlement_date": row.settlement_date.isoformat(),
-            "gross_amount": format_amount(row.gross_minor, row.currency_scale),
-            "commission": format_amount(row.commission_minor, row.currency_scale),
-            "fees": format_amount(row.sec_fee_minor + row.finra_taf_minor, row.currency_scale),
-            "net_amount": format_amount(row.net_minor, row.currency_scale),
-            "status": row.status,
-            "confirm_id": row.confirm_id,
-            "affirmation_status": row.affirmation_status,
-        }
-        for row in rows
-    ]
+    return query
+
+
+def _allocation(row: Any) -> dict[str, Any]:
+    return {
+        "allocation_id": row.allocation_id,
+        "trade_id": row.trade_id,
+        "alloc_id": row.alloc_id,
+        "client": row.client,
+        "isin": row.isin,
+        "side": row.side.upper(),
+        "quantity": format_amount(row.quantity_minor, row.quantity_scale),
+        "price": row.price,
+        "currency": row.currency,
+        "trade_date": row.trade_date.isoformat(),
+        "settlement_date": row.settlement_date.isoformat(),
+        "gross_amount": format_amount(row.gross_minor, row.currency_scale),
+        "commission": format_amount(row.commission_minor, row.currency_scale),
+        "fees": format_amount(row.sec_fee_minor + row.finra_taf_minor, row.currency_scale),
+        "net_amount": format_amount(row.net_minor, row.currency_scale),
+        "status": row.status,
+        "confirm_id": row.confirm_id,
+        "affirmation_status": row.affirmation_status,
+    }

@@ -5,9 +5,10 @@ operator thinking it failed; an item resolved without its trade loses the trade)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from backoffice.errors import Problem, ProblemError
 from backoffice.store import schema
 from backoffice.store.engine import Store
-from backoffice.store.ledger_repository import LedgerRepository
+from backoffice.store.ledger_repository import LedgerRepository, held_audit
 from backoffice.trades.service import now_us
 
 
@@ -74,21 +75,28 @@ def resubmit(
                 raise ProblemError(
                     Problem("already_resolved", f"item {item_id} is already resolved")
                 )
-            outcome = apply(_SharedTransaction(store, connection))
+            with held_audit(connection) as applied:
+                outcome = apply(_SharedTransaction(store, connection))
             if outcome.received != 1 or outcome.applied != 1:
                 raise _NotThrough(outcome)
-            mark_resolved(connection, item_id, actor=actor, by=by)
+            mark_resolved(connection, item_id, actor=actor, by=by, applied=applied)
     except _NotThrough as refused:
         return refused.outcome
     return Resubmission(outcome.received, outcome.applied, outcome.problems, resolved=True)
 
 
-def mark_resolved(connection: sa.Connection, item_id: int, *, actor: str, by: str) -> None:
+def mark_resolved(
+    connection: sa.Connection,
+    item_id: int,
+    *,
+    actor: str,
+    by: str,
+    applied: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Resolve the item; the resubmission's one audit record names what it applied."""
     q = schema.quarantine
     connection.execute(sa.update(q).where(q.c.id == item_id).values(resolved=True))
+    detail = {"quarantine_id": item_id, "resubmitted_as": by, "applied": list(applied)}
     LedgerRepository(connection).append_audit(
-        now_us(),
-        actor,
-        "trades.resubmit",
-        orjson.dumps({"quarantine_id": item_id, "resubmitted_as": by}).decode(),
+        now_us(), actor, "trades.resubmit", orjson.dumps(detail).decode()
     )

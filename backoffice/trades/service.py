@@ -355,7 +355,12 @@ def _import_chunk(
                 )
         _open_accounts(connection, work, refdata, firm)
         results = post_in_transaction(
-            connection, work.requests, actor=actor, command="trades.book", booked_at_us=captured_at
+            connection,
+            work.requests,
+            actor=actor,
+            command="trades.book",
+            booked_at_us=captured_at,
+            audit=False,
         )
         failed = [r for r in results if r.outcome is EntryOutcome.FAILED]
         if failed:
