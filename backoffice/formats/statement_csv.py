@@ -40,10 +40,11 @@ and `too_many_problems` (the last, when more were found than `problems_max`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -63,11 +64,13 @@ from backoffice.recon.model import Statement, StatementFormat, StatementLine
 __all__ = [
     "AmountMode",
     "CsvMapping",
+    "CsvStatements",
     "description_chars_max",
     "line_bytes_max",
     "problems_max",
     "read_statement_csv",
     "rows_per_file_max",
+    "scan_statement_csv",
 ]
 
 line_bytes_max = 16 * 1024
@@ -148,43 +151,118 @@ def _column(name: str) -> str:
 
 
 def read_statement_csv(path: Path, mapping: CsvMapping | None = None) -> list[Statement]:
-    """Every statement of a bank statement CSV, in the order their first rows come.
+    """Every statement of a bank statement CSV with its lines, in the order their first rows
+    come: the whole file in memory (`scan_statement_csv` and `CsvStatements.lines` stream it).
 
     Raises `ProblemError` listing every problem when any row or statement cannot be read (see
     the module's documentation for the columns, the mapping and the codes).
     """
+    scanned = scan_statement_csv(path, mapping)
+    lines: list[list[StatementLine]] = [[] for _ in scanned.statements]
+    for index, line in scanned.lines():
+        lines[index].append(line)
+    return [
+        dataclasses.replace(statement, lines=tuple(found))
+        for statement, found in zip(scanned.statements, lines, strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CsvStatements:
+    """A bank statement CSV read through once and found valid: its statements without their
+    lines (`lines` is empty on each), in the order their first rows come, and how many lines
+    each has. `lines()` reads the file again for the lines, one at a time."""
+
+    path: Path
+    mapping: CsvMapping
+    header: CsvHeader
+    statements: tuple[Statement, ...]
+    line_counts: tuple[int, ...]
+    file_state: tuple[int, int]  # size and modification time when scanned
+
+    def lines(self) -> Iterator[tuple[int, StatementLine]]:
+        """(index into `statements`, line) of every line, in file order. Raises `ProblemError`
+        (`unreadable_file`) when the file is no longer the one scanned."""
+        index_of = {statement.statement_id: n for n, statement in enumerate(self.statements)}
+        counts = [0] * len(self.statements)
+        problems: list[Problem] = []
+        for row in csv_rows(self.path, self.header, line_bytes_max, rows_per_file_max):
+            if row is None:
+                continue
+            read = (
+                None
+                if isinstance(row, RejectedMessage)
+                else _row(row, self.header, self.mapping, problems)
+            )
+            index = index_of.get(read.statement_id) if read is not None else None
+            if read is None or problems or index is None or not read.complete:
+                raise self._changed()
+            if read.record is RecordType.LINE:
+                counts[index] += 1
+                yield index, _line(read)
+        if tuple(counts) != self.line_counts or _file_state(self.path) != self.file_state:
+            raise self._changed()
+
+    def _changed(self) -> ProblemError:
+        reason = "the file changed while it was read: import it again once it is complete"
+        return ProblemError(Problem("unreadable_file", reason, Source(self.header.file)))
+
+
+def scan_statement_csv(path: Path, mapping: CsvMapping | None = None) -> CsvStatements:
+    """Read a bank statement CSV through once, holding one small record per statement, and
+    check every row: raises `ProblemError` listing every problem (at most `problems_max`)
+    when any row or statement cannot be read."""
     mapping = mapping if mapping is not None else DEFAULT_MAPPING
     file = str(path)
     mapping_problem = _mapping_problem(mapping)
     if mapping_problem is not None:
         raise ProblemError(Problem("invalid_mapping", mapping_problem, Source(file)))
     header = read_header(path, mapping.required_columns(), what="a bank statement CSV")
+    state = _file_state(path)
     problems: list[Problem] = []
+    unlisted = 0
     groups: dict[str, _Group] = {}
     for row in csv_rows(path, header, line_bytes_max, rows_per_file_max):
         if row is None:
             continue
         if isinstance(row, RejectedMessage):
             problems.extend(row.problems)
-            continue
-        read = _row(row, header, mapping, problems)
-        if read is not None:
-            group = groups.get(read.statement_id)
-            if group is None:
-                group = _Group(mapping, read.statement_id, read.source.line)
-                groups[read.statement_id] = group
-            group.add(read, problems)
+        else:
+            read = _row(row, header, mapping, problems)
+            if read is not None:
+                group = groups.get(read.statement_id)
+                if group is None:
+                    group = _Group(mapping, read.statement_id, read.source.line)
+                    groups[read.statement_id] = group
+                group.add(read, problems)
+        if len(problems) > problems_max:
+            # Only the first are listed: the rest are counted, not kept.
+            unlisted += len(problems) - problems_max
+            del problems[problems_max:]
     if not groups and not problems:
         reason = "the file holds a header and no row: a statement has at least its balances"
         raise ProblemError(Problem("empty_file", reason, Source(file, header.line)))
     statements = [group.statement(file, problems) for group in groups.values()]
     if problems:
+        unlisted += max(len(problems) - problems_max, 0)
         listed = problems[:problems_max]
-        if len(problems) > problems_max:
-            reason = f"{len(problems) - problems_max} more problems not listed"
+        if unlisted:
+            reason = f"{unlisted} more problems not listed"
             listed.append(Problem("too_many_problems", reason, Source(file)))
         raise ProblemError(*listed)
-    return [statement for statement in statements if statement is not None]
+    return CsvStatements(
+        path=path,
+        mapping=mapping,
+        header=header,
+        statements=tuple(_known(statement) for statement in statements),
+        line_counts=tuple(group.lines for group in groups.values()),
+        file_state=state,
+    )
+
+
+def _file_state(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _mapping_problem(mapping: CsvMapping) -> str | None:
@@ -405,7 +483,7 @@ class _Group:
     currency: _Row | None = None
     opening: _Row | None = None
     closing: _Row | None = None
-    lines: list[_Row] = field(default_factory=list)
+    lines: int = 0  # the lines themselves are read again when stored
     complete: bool = True
 
     def add(self, row: _Row, problems: list[Problem]) -> None:
@@ -431,7 +509,7 @@ class _Group:
                 )
                 problems.append(Problem("mixed_accounts", reason, _at(row, self.mapping.account)))
         if row.record is RecordType.LINE:
-            self.lines.append(row)
+            self.lines += 1
         elif row.record is not None:
             earlier = self.opening if row.record is RecordType.OPENING else self.closing
             if earlier is not None:
@@ -474,21 +552,22 @@ class _Group:
             opening_date=_known(opening.value_date),
             closing_balance=_known(closing.amount),
             closing_date=_known(closing.value_date),
-            lines=tuple(
-                StatementLine(
-                    amount=_known(line.amount),
-                    value_date=_known(line.value_date),
-                    booking_date=line.booking_date,
-                    references=(line.reference,) if line.reference else (),
-                    description=line.description,
-                    source=line.source,
-                    raw=line.raw,
-                )
-                for line in self.lines
-            ),
+            lines=(),
             source=Source(file, self.first_line),
             account_source=_at(account, self.mapping.account),
         )
+
+
+def _line(row: _Row) -> StatementLine:
+    return StatementLine(
+        amount=_known(row.amount),
+        value_date=_known(row.value_date),
+        booking_date=row.booking_date,
+        references=(row.reference,) if row.reference else (),
+        description=row.description,
+        source=row.source,
+        raw=row.raw,
+    )
 
 
 _T = TypeVar("_T")
