@@ -8,8 +8,10 @@ rows and line rows of two days' statements interleaved, as the export sorts by b
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -258,3 +260,30 @@ def test_the_hash_of_lines_added_one_at_a_time_is_the_whole_statements_hash(
         closing_date=day, lines=tuple(lines), source=Source("statement.csv", 1),
     )  # fmt: skip
     assert _statement_hash(statement) == whole_file_hash(statement)
+
+
+def test_a_statement_twice_in_one_stream_is_stored_once_as_a_whole_file_import_does(
+    books: Store,
+) -> None:
+    # Two heads of one identity (a bank resending a statement within one file): the second
+    # is the first's, `existing`; with other lines it would be `statement_changed`.
+    [monday, _] = read_statement_csv_heads()
+    lines = [
+        (index, StatementLine("5.00", monday.closing_date, None, ("E2E-1",), "", monday.source, ""))
+        for index in (0, 1)
+    ]
+    result = import_statement_stream(
+        books, [monday, monday], lambda: lines, source_file="twice.csv", actor="ops"
+    )
+    assert (result.statements, result.lines, result.existing) == (1, 1, 1)
+    changed = [lines[0], (1, dataclasses.replace(lines[1][1], amount="6.00"))]
+    with pytest.raises(ProblemError) as refused:
+        import_statement_stream(
+            books, [monday, monday], lambda: changed, source_file="twice.csv", actor="ops"
+        )
+    assert [problem.code for problem in refused.value.problems] == ["statement_changed"]
+
+
+def read_statement_csv_heads() -> tuple[Statement, ...]:
+    with tempfile.TemporaryDirectory() as directory:
+        return scan_statement_csv(write(Path(directory), *ROWS)).statements
