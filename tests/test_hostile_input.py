@@ -223,3 +223,10 @@ def test_a_correction_description_with_a_newline_is_refused(cli: Cli) -> None:
     assert outcome.status == 1
     assert "invalid_text" in outcome.stderr
     assert "description" in outcome.stderr
+
+
+def test_an_actor_with_control_characters_is_refused_before_any_command_runs(cli: Cli) -> None:
+    outcome = cli("--actor", "ops\x1b[2J", "ledger", "balances")
+    assert outcome.status == 1
+    assert "invalid_text" in outcome.stderr
+    assert "actor" in outcome.stderr

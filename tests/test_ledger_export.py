@@ -43,7 +43,9 @@ from backoffice.store.engine import Store
 
 ISIN = "US0378331005"
 DAY_1, DAY_2, DAY_3, DAY_4 = (dt.date(2026, 3, day) for day in (2, 3, 4, 5))
-TRICKY_DESCRIPTION = 'Deposit "wire" from C:\\bank\\in\nsecond line\ttabbed'
+# Quotes, backslashes and a tab (a newline is refused at input; older data with one is
+# escaped by beancount_string, tested on its own below).
+TRICKY_DESCRIPTION = 'Deposit "wire" from C:\\bank\\in\ttabbed'
 
 REFDATA = f"""
 assets:
@@ -235,7 +237,7 @@ def test_descriptions_with_quotes_backslashes_and_newlines_read_back_unchanged(
     assert deposit.narration == TRICKY_DESCRIPTION
     # Escaped, so that each directive's header stays on one line of the file.
     written = path.read_text(encoding="utf-8")
-    assert r'* "Deposit \"wire\" from C:\\bank\\in\nsecond line\ttabbed"' + "\n" in written
+    assert r'* "Deposit \"wire\" from C:\\bank\\in\ttabbed"' + "\n" in written
     commodities = {e.currency: e for e in load_beancount(path) if isinstance(e, data.Commodity)}
     assert commodities[ISIN].meta["name"] == 'Apple Inc. "common"'
 

@@ -310,3 +310,18 @@ def test_a_file_that_is_not_a_statement_csv_is_refused_whole(
 def test_a_bad_line_refuses_the_whole_file(tmp_path: Path) -> None:
     text = csv_file(OPENING, row("line", "1") + ',"open', CLOSING)
     assert problems_of(tmp_path, text) == [("unclosed_quote", 3, None)]
+
+
+def test_a_file_of_more_problems_than_listed_counts_the_rest_in_its_last_problem(
+    tmp_path: Path,
+) -> None:
+    # A bank's export gone wrong: every amount with a thousands separator, no balance rows.
+    rows = [row("line", "1'000.00", reference=f"E2E-{n}") for n in range(250)]
+    with pytest.raises(ProblemError) as refused:
+        read_statement_csv(write(tmp_path, csv_file(*rows)))
+    problems = refused.value.problems
+    assert len(problems) == 101
+    assert {problem.code for problem in problems[:100]} == {"invalid_amount"}
+    assert problems[-1].code == "too_many_problems"
+    # 250 amounts and the two missing balances, less the 100 listed.
+    assert problems[-1].reason == "152 more problems not listed"

@@ -19,6 +19,7 @@ import typer
 from backoffice.cli.output import Listing, print_json, say, stdout
 from backoffice.errors import InvariantViolation, Problem, ProblemError
 from backoffice.store.engine import Store, one_line, open_store
+from backoffice.text import actor_chars_max, require_free_text
 
 app = typer.Typer(
     help="Backoffice: trade capture, settlement, books and records, reconciliation.",
@@ -72,7 +73,10 @@ def main(
         typer.Option("--actor", help="Who is acting; default $BACKOFFICE_ACTOR or the OS user"),
     ] = None,
 ) -> None:
-    ctx.obj = Context(db, actor or os.environ.get("BACKOFFICE_ACTOR") or _default_actor())
+    acting = actor or os.environ.get("BACKOFFICE_ACTOR") or _default_actor()
+    # Every command records who acted: checked once here, as free text, for every command.
+    require_free_text(actor=(acting, actor_chars_max))
+    ctx.obj = Context(db, acting)
 
 
 # db -------------------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ def _sniff(path: Path) -> str:
 
 
 def read_statement_file(path: Path) -> tuple[str, list[Any]]:
-    """(kind, statements) of a bank or custodian file, its format detected."""
+    """(kind, statements) of a bank or custodian file, its format detected; a statement CSV
+    (`bank_csv`) gives one `CsvStatements`, its lines not read yet."""
     kind = _sniff(path)
     if kind == "camt.053":
         from backoffice.formats.camt053 import read_camt053
@@ -61,9 +62,10 @@ def read_statement_file(path: Path) -> tuple[str, list[Any]]:
 
         return "bank", list(read_mt940(path))
     if kind == "csv":
-        from backoffice.formats.statement_csv import read_statement_csv
+        from backoffice.formats.statement_csv import scan_statement_csv
 
-        return "bank", list(read_statement_csv(path))
+        # Checked here, its lines read again while stored: a million lines in bounded memory.
+        return "bank_csv", [scan_statement_csv(path)]
     from backoffice.formats.holdings import read_holdings
 
     return "holdings", list(read_holdings(path))
@@ -97,6 +99,7 @@ def recon_import(
     reason (`recon quarantine`); the other files go on, and the exit code is 1."""
     from backoffice.ledger.service import quarantine_one
     from backoffice.recon.service import import_holdings, import_statements
+    from backoffice.recon.statement_import_service import import_statement_stream
 
     context = cli_context(ctx)
     results: list[dict[str, Any]] = []
@@ -104,10 +107,17 @@ def recon_import(
     for file in files:
         try:
             kind, statements = read_statement_file(file)
-            if kind == "bank":
-                result = import_statements(
-                    context.store(), statements, source_file=str(file), actor=context.actor
-                )
+            if kind in {"bank", "bank_csv"}:
+                if kind == "bank_csv":
+                    [scanned] = statements
+                    result = import_statement_stream(
+                        context.store(), scanned.statements, scanned.lines,
+                        source_file=str(file), actor=context.actor,
+                    )  # fmt: skip
+                else:
+                    result = import_statements(
+                        context.store(), statements, source_file=str(file), actor=context.actor
+                    )
                 row: dict[str, Any] = {
                     "file": str(file),
                     "statements": result.statements,

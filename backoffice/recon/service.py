@@ -57,6 +57,7 @@ from backoffice.recon.model import (
     MatchingRules,
     MatchRule,
     Statement,
+    StatementLine,
     postings_per_entry,
 )
 from backoffice.recon.queries import breaks_page as breaks_page  # noqa: PLC0414  (re-exported)
@@ -147,20 +148,42 @@ def _amount(text: str, scale: int, where: Source) -> int:
     return parsed
 
 
+class StatementHash:
+    """The body hash of a statement, its lines added one at a time in order: the SHA-256 of
+    the JSON of its head and its lines, byte for byte what hashing the whole statement at once
+    gave, so that hashes stored before compare equal."""
+
+    def __init__(self, statement: Statement) -> None:
+        head = [
+            statement.statement_id, statement.account, statement.currency,
+            statement.opening_balance,
+            statement.opening_date.isoformat() if statement.opening_date else None,
+            statement.closing_balance, statement.closing_date.isoformat(),
+            statement.format.value,
+        ]  # fmt: skip
+        # The JSON of [*head, [line, ...]]: the head's list left open, the lines' list opened.
+        self._hash = hashlib.sha256(orjson.dumps(head)[:-1] + b",[")
+        self._lines = 0
+
+    def add(self, line: StatementLine) -> None:
+        body = [
+            line.amount, line.value_date.isoformat(), list(line.references),
+            line.booking_date.isoformat() if line.booking_date else None, line.description,
+        ]  # fmt: skip
+        self._hash.update((b"," if self._lines else b"") + orjson.dumps(body))
+        self._lines += 1
+
+    def hexdigest(self) -> str:
+        closed = self._hash.copy()
+        closed.update(b"]]")
+        return closed.hexdigest()
+
+
 def _statement_hash(statement: Statement) -> str:
-    body = [
-        statement.statement_id, statement.account, statement.currency,
-        statement.opening_balance,
-        statement.opening_date.isoformat() if statement.opening_date else None,
-        statement.closing_balance, statement.closing_date.isoformat(),
-        statement.format.value,
-        [
-            [line.amount, line.value_date.isoformat(), list(line.references),
-             line.booking_date.isoformat() if line.booking_date else None, line.description]
-            for line in statement.lines
-        ],
-    ]  # fmt: skip
-    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+    body = StatementHash(statement)
+    for line in statement.lines:
+        body.add(line)
+    return body.hexdigest()
 
 
 def _statement_identity(statement: Statement, opening_minor: int | None) -> str:
@@ -209,6 +232,19 @@ def _stored_statement(
     ).first()
 
 
+def statement_changed(statement: Statement) -> ProblemError:
+    return ProblemError(
+        Problem(
+            "statement_changed",
+            f"statement {statement.statement_id!r} of {statement.account} "
+            f"(number {statement.sequence or statement.statement_id!r}, "
+            f"closing {statement.closing_date.isoformat()}) was imported "
+            "before with other contents",
+            statement.source,
+        )
+    )
+
+
 def import_statements(
     store: Store, statements: Sequence[Statement], *, source_file: str, actor: str
 ) -> ImportResult:
@@ -230,16 +266,7 @@ def import_statements(
             stored = _stored_statement(connection, account_id, statement, identity)
             if stored is not None:
                 if stored.body_hash != body_hash:
-                    raise ProblemError(
-                        Problem(
-                            "statement_changed",
-                            f"statement {statement.statement_id!r} of {statement.account} "
-                            f"(number {statement.sequence or statement.statement_id!r}, "
-                            f"closing {statement.closing_date.isoformat()}) was imported "
-                            "before with other contents",
-                            statement.source,
-                        )
-                    )
+                    raise statement_changed(statement)
                 result.existing += 1
                 continue
             closing = _amount(statement.closing_balance, scale, statement.source)
@@ -314,11 +341,16 @@ def _lines_total(connection: sa.Connection, row_id: int) -> int:
     )
 
 
-def _neighbours(connection: sa.Connection, this: Any) -> tuple[Any, Any]:
-    """The account's statements just before and just after `this` one, or None. A statement
-    without an opening balance is placed by its closing date alone."""
+def _neighbours(
+    connection: sa.Connection, this: Any, unchecked: tuple[int, int] | None = None
+) -> tuple[Any, Any]:
+    """The account's statements just before and just after `this` one, or None, not counting
+    the rows `unchecked` (first and last id: stored by this import, not yet checked). A
+    statement without an opening balance is placed by its closing date alone."""
     st = schema.statements
-    others = st.c.account_id == this.account_id, st.c.id != this.id
+    others: tuple[Any, ...] = (st.c.account_id == this.account_id, st.c.id != this.id)
+    if unchecked is not None:
+        others += (sa.not_(st.c.id.between(*unchecked)),)
     has_opening = this.opening_date is not None
     # Statements of one day may come in any order: on the same date, a candidate whose
     # balance carries on from this statement's comes after it, not before (and vice versa).
@@ -371,16 +403,23 @@ def _neighbours(connection: sa.Connection, this: Any) -> tuple[Any, Any]:
 
 
 def _check_balances(
-    connection: sa.Connection, row_id: int, account_id: int, scale: int, actor: str
+    connection: sa.Connection,
+    row_id: int,
+    account_id: int,
+    scale: int,
+    actor: str,
+    unchecked: tuple[int, int] | None = None,
 ) -> list[str]:
     """Balance breaks of a newly stored statement: its opening against the closing of the
     statement before it (`BAL-{row}-1`), its lines against its own balances (`BAL-{row}-2`),
     and the opening of the statement after it against its closing: statements may arrive
     out of order. A continuity break that the statement now in between explains closes. A
-    statement the bank gave no opening balance has its one break `BAL-{row}-1` saying so."""
+    statement the bank gave no opening balance has its one break `BAL-{row}-1` saying so.
+    The statements `unchecked` are left out: checked one after the other, each statement of a
+    file sees the ones before it as if they had been stored and checked alone."""
     st = schema.statements
     this = connection.execute(sa.select(st).where(st.c.id == row_id)).one()
-    previous, following = _neighbours(connection, this)
+    previous, following = _neighbours(connection, this, unchecked)
     opened: list[str] = []
 
     def money(minor: int) -> str:
