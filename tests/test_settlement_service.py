@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from backoffice.errors import ProblemError
 from backoffice.formats.prices_csv import read_prices
@@ -30,6 +31,7 @@ from backoffice.settlement.model import InstructionFunction, NettingMode, Status
 from backoffice.settlement.penalties import FailCause, FailingParty
 from backoffice.settlement.penalties_service import month_penalties
 from backoffice.settlement.service import NetResult, net_obligations
+from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.trades.verify import verify_trades
 from tests.settling import (
@@ -744,3 +746,36 @@ def test_a_fail_for_lack_of_cash_is_the_paying_sides_fail(desk: Store, tmp_path:
         FailCause.LACK_OF_CASH,
         FailingParty.FIRM,
     )
+
+
+def audit_commands(store: Store) -> list[str]:
+    with store.read() as connection:
+        rows = connection.execute(
+            sa.select(schema.audit_log.c.command).order_by(schema.audit_log.c.id)
+        )
+        return [row.command for row in rows]
+
+
+def test_every_applied_status_message_leaves_one_audit_record_and_a_settlement_holds_its_posting(
+    desk: Store, tmp_path: Path
+) -> None:
+    import_trades(desk, tmp_path, trade("E1", quantity="100"))
+    (row,) = net(desk).obligations
+    reference = row["obligation_id"]
+    instruct(desk, SETTLES, actor="test")
+    before = len(audit_commands(desk))
+    matched = advice("M1", reference, StatusKind.MATCHED)
+    settled = advice("M2", reference, SETTLED)  # no quantity: all of it
+    apply_statuses(desk, [matched, settled], actor="test")
+    assert audit_commands(desk)[before:] == ["settlement.status", "settlement.status"]
+    apply_statuses(desk, [matched], actor="test")  # known already: nothing written, no record
+    assert len(audit_commands(desk)) == before + 2
+
+
+def test_a_month_without_fails_is_an_empty_penalty_report_not_a_crash(
+    desk: Store, tmp_path: Path
+) -> None:
+    # Found by a hostile run: no fail means no market to take business days from.
+    prices = read_prices(write_prices(tmp_path / "prices.csv", ""))
+    report = month_penalties(desk, dt.date(2026, 3, 1), prices, today=dt.date(2026, 3, 31))
+    assert (report.lines, report.problems) == ((), ())

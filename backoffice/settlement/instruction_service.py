@@ -48,7 +48,7 @@ from backoffice.settlement.penalties import is_close_out_candidate
 from backoffice.settlement.service import now_us
 from backoffice.store import schema
 from backoffice.store.engine import Store
-from backoffice.store.ledger_repository import LedgerRepository
+from backoffice.store.ledger_repository import LedgerRepository, held_audit
 from backoffice.trades.charges import US_MARKETS
 
 STATUS_KIND = "settlement.status"
@@ -340,7 +340,20 @@ def apply_statuses(store: Store, items: Iterable[Any], *, actor: str) -> StatusS
             continue
         try:
             with store.write() as connection:
-                outcome = _apply(connection, item, actor)
+                # One record per message applied (each its own unit of work), holding the
+                # ledger posting of a settlement rather than leaving a second record beside it.
+                with held_audit(connection) as inner:
+                    outcome = _apply(connection, item, actor)
+                if outcome != "existing":
+                    detail = {
+                        "message_id": item.message_id,
+                        "reference": item.reference,
+                        "status": item.status.value,
+                        "applied": inner,
+                    }
+                    LedgerRepository(connection).append_audit(
+                        now_us(), actor, "settlement.status", orjson.dumps(detail).decode()
+                    )
         except _Refused as refused:
             quarantine_one(store, STATUS_KIND, item.source, item.raw, refused.problems, actor=actor)
             summary.quarantined += 1

@@ -461,6 +461,10 @@ def monthly_penalties(
     quantities and cash, and must not overlap: otherwise a day would be charged twice (a bug).
     """
     _check_day(month, "month")
+    fails = list(fails)
+    if not fails:
+        # No fail, nothing charged: and no market whose business days could be given.
+        return MonthlyPenalties((), ())
     _check_calendar(business_days)
     first, last = _month_bounds(month)
     rates = _rate_table(cash_rates)
