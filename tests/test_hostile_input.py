@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backoffice.errors import ProblemError
+from backoffice.formats.entries_jsonl import repeated_key
 from backoffice.formats.recon_rules import read_recon_rules
 from backoffice.formats.refdata_file import read_refdata
 from backoffice.text import free_text_problem, text_problem
@@ -230,3 +234,37 @@ def test_an_actor_with_control_characters_is_refused_before_any_command_runs(cli
     assert outcome.status == 1
     assert "invalid_text" in outcome.stderr
     assert "actor" in outcome.stderr
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.dictionaries(st.text(max_size=6), json_values, min_size=1, max_size=5),
+    st.sampled_from([(",", ":"), (", ", ": "), (" , ", " : "), (",\t", "\t:\t")]),
+)
+def test_a_line_without_repeated_keys_is_never_taken_for_one_whatever_its_spacing(
+    document: dict[str, object], separators: tuple[str, str]
+) -> None:
+    raw = json.dumps(document, separators=separators).encode()
+    assert repeated_key(raw, orjson.loads(raw)) is None
+
+
+@given(
+    st.dictionaries(st.text(max_size=6), json_values, min_size=1, max_size=5),
+    st.sampled_from([(",", ":"), (", ", ": "), (" , ", " : ")]),
+)
+def test_a_repeated_key_is_found_whatever_the_spacing(
+    document: dict[str, object], separators: tuple[str, str]
+) -> None:
+    key = next(iter(document))
+    comma, colon = separators
+    body = json.dumps(document, separators=separators)
+    raw = (body[:-1] + f"{comma}{json.dumps(key)}{colon}1" + "}").encode()
+    assert repeated_key(raw, orjson.loads(raw)) == key
