@@ -257,10 +257,10 @@ def test_settlement_fails_json_lists_the_unsettled_obligations_aged_in_settlemen
 ) -> None:
     obligations_after_netting(cli)
     ok(cli("settlement", "instruct", "--date", DATE, "--format", "mt54x", "-o", str(tmp_path)))
-    assert ok(cli("settlement", "fails", "--as-of", DATE, "--json")).json() == []
+    assert ok(cli("settlement", "fails", "--as-of", DATE, "--json")).json()["items"] == []
     # Monday 2026-01-19 is Martin Luther King Jr. Day: Tuesday the 20th is the first settlement
     # day after Friday the 16th.
-    printed = ok(cli("settlement", "fails", "--as-of", "2026-01-20", "--json")).json()
+    printed = ok(cli("settlement", "fails", "--as-of", "2026-01-20", "--json")).json()["items"]
     assert len(printed) == 4
     assert {(row["age_days"], row["bucket"]) for row in printed} == {(1, "1-3")}
     rows = {(row["counterparty"], row["isin"]): row for row in printed}
@@ -272,6 +272,16 @@ def test_settlement_fails_json_lists_the_unsettled_obligations_aged_in_settlemen
     assert rows["GS", APPLE]["status"] == "instructed"
     shown = ok(cli("settlement", "fails", "--as-of", "2026-01-20"))
     assert "4 fails as of 2026-01-20" in shown.stderr
+    # A page at a time: two of four, then the other two, each once.
+    first = ok(cli("settlement", "fails", "--as-of", "2026-01-20", "--limit", "2", "--json"))
+    second = ok(
+        cli("settlement", "fails", "--as-of", "2026-01-20", "--after", first.json()["next"],
+            "--limit", "2", "--json")
+    ).json()  # fmt: skip
+    paged = [row["obligation_id"] for row in first.json()["items"] + second["items"]]
+    assert sorted(paged) == sorted(row["obligation_id"] for row in printed)
+    assert len(set(paged)) == 4
+    assert second["next"] is None
 
 
 def test_settlement_penalties_json_prices_the_months_fails_and_exits_one_for_a_missing_price(

@@ -148,21 +148,26 @@ def settlement_status(
 def settlement_fails(
     ctx: typer.Context,
     as_of: Annotated[str, typer.Option("--as-of", help="date YYYY-MM-DD")],
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Obligations not settled on their date: age in settlement days, bucket, reason."""
-    from backoffice.settlement.instruction_service import fails
+    """Obligations not settled on their date: age in settlement days, bucket, reason; a page
+    at a time."""
+    from backoffice.settlement.instruction_service import fails_page
 
-    rows = fails(cli_context(ctx).store(), required_date(as_of, "--as-of"))
+    day = required_date(as_of, "--as-of")
+    page = fails_page(cli_context(ctx).store(), day, limit=limit, after=id_cursor(after))
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     columns = ["obligation_id", "counterparty", "isin", "settlement_date", "age_days", "bucket", "direction", "quantity_due", "cash_due", "status", "reason"]  # fmt: skip
     table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
     table.print()
-    say(f"{len(rows)} fails as of {as_of}")
+    page_hint(len(rows), page.next, f"fails as of {as_of}")
 
 
 @settlement_app.command("penalties")

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
+from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
 from backoffice.ledger.service import post_in_transaction, quarantine_one
 from backoffice.money import format_amount, parse_amount
 from backoffice.refdata import calendars
@@ -83,7 +84,7 @@ def _ssis(connection: sa.Connection) -> dict[tuple[str, str], SettlementParty]:
     }
 
 
-def obligation_rows(connection: sa.Connection, where: Any) -> list[Any]:
+def obligation_rows(connection: sa.Connection, where: Any, limit: int | None = None) -> list[Any]:
     o, p, s, c = schema.obligations, schema.parties, schema.assets, schema.assets.alias("ccy")
     return list(
         connection.execute(
@@ -101,6 +102,7 @@ def obligation_rows(connection: sa.Connection, where: Any) -> list[Any]:
             .join(c, c.c.id == o.c.currency_id)
             .where(where)
             .order_by(o.c.id)
+            .limit(limit)
         ).all()
     )
 
@@ -577,15 +579,35 @@ def _open_settlement_accounts(connection: sa.Connection, isin: str, currency: st
 
 
 def fails(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
-    """Obligations not settled by their date, as of the end of `as_of`: age in settlement days
-    of their market, bucket, reason (the latest status), what is still due."""
+    """Every fail as of `as_of`, page by page (`fails_page`): for the demo and small books."""
+    found: list[dict[str, Any]] = []
+    after: int | None = None
+    while True:
+        page = fails_page(store, as_of, limit=list_page_max, after=after)
+        found += page.items
+        if page.next is None:
+            return found
+        after = int(page.next)
+
+
+def fails_page(
+    store: Store, as_of: dt.date, *, limit: int = list_page_default, after: int | None = None
+) -> Page:
+    """One page of the obligations not settled by their date, as of the end of `as_of`, in the
+    order they were netted (keyset over the obligation row id): age in settlement days of
+    their market, bucket, reason (the latest status), what is still due."""
     o = schema.obligations
+    limit = max(1, min(limit, list_page_max))
+    # An exception was never instructed: past its date, it fails all the same.
+    where = sa.and_(o.c.settlement_date < as_of, o.c.status.in_((*LIVE_OBLIGATION, "exception")))
+    if after is not None:
+        where = sa.and_(where, o.c.id > after)
     with store.read() as connection:
-        rows = obligation_rows(
-            connection,
-            # An exception was never instructed: past its date, it fails all the same.
-            sa.and_(o.c.settlement_date < as_of, o.c.status.in_((*LIVE_OBLIGATION, "exception"))),
-        )
+        rows, cursor = page_of(obligation_rows(connection, where, limit + 1), limit)
+    return Page(_fails(rows, as_of), cursor)
+
+
+def _fails(rows: Sequence[Any], as_of: dt.date) -> list[dict[str, Any]]:
     found = []
     for row in rows:
         age = _settlement_days_between(row.market, row.settlement_date, as_of)
