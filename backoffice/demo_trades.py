@@ -31,9 +31,9 @@ from backoffice.trades.post_trade_service import (
     affirm,
     allocate,
     confirm,
-    unaffirmed,
     write_confirmations,
 )
+from backoffice.trades.queries import unaffirmed
 from backoffice.trades.service import import_executions
 from backoffice.trades.verify import verify_trades
 

@@ -330,13 +330,22 @@ def test_affirm_and_unaffirmed_through_the_cli(desk: Store, cli: Cli, tmp_path: 
     assert (item["kind"], item["line"]) == ("trades.affirm", 3)
     open_items = cli("trades", "unaffirmed", "--date", "2026-01-15", "--json")
     assert open_items.status == 0
-    assert [(row["kind"], row["id"], row["confirm_id"]) for row in open_items.json()] == [
+    assert [(row["kind"], row["id"], row["confirm_id"]) for row in open_items.json()["items"]] == [
         ("allocation", "E2", ids["E2"]),
         ("block", "B1", None),
     ]
+    # One a page: the allocation, then (across the two kinds) the block, then no more.
+    first = cli("trades", "unaffirmed", "--date", "2026-01-15", "--limit", "1", "--json").json()
+    assert [row["id"] for row in first["items"]] == ["E2"]
+    second = cli(
+        "trades", "unaffirmed", "--date", "2026-01-15", "--limit", "1", "--after", first["next"],
+        "--json",
+    ).json()  # fmt: skip
+    assert ([row["id"] for row in second["items"]], second["next"]) == (["B1"], None)
+    assert cli("trades", "unaffirmed", "--date", "2026-01-15", "--after", "x9").status == 1
     one = cli("trades", "affirm", "--confirm-id", ids["E2"], "--status", "affirmed")
     assert one.status == 0, one.stderr
-    left = cli("trades", "unaffirmed", "--date", "2026-01-15", "--json").json()
+    left = cli("trades", "unaffirmed", "--date", "2026-01-15", "--json").json()["items"]
     assert [row["id"] for row in left] == ["B1"]
 
 

@@ -17,9 +17,8 @@ from backoffice.trades.post_trade_service import (
     affirm,
     allocate,
     confirm,
-    unaffirmed,
 )
-from backoffice.trades.queries import list_allocations, list_trades
+from backoffice.trades.queries import list_allocations, list_trades, unaffirmed
 from backoffice.trades.service import quarantined
 from backoffice.trades.verify import verify_trades
 from tests.trading import (

@@ -353,21 +353,25 @@ def trades_affirm(
 def trades_unaffirmed(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="trade date YYYY-MM-DD")],
+    limit: LimitOption = list_page_default,
+    after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
-    """What is not affirmed by the end of trade date (SEC Rule 15c6-2)."""
-    from backoffice.trades.post_trade_service import unaffirmed
+    """What is not affirmed by the end of trade date (SEC Rule 15c6-2), a page at a time."""
+    from backoffice.trades.queries import unaffirmed_page
 
-    rows = unaffirmed(cli_context(ctx).store(), required_date(date, "--date"))
+    day = required_date(date, "--date")
+    page = unaffirmed_page(cli_context(ctx).store(), day, limit=limit, after=after)
+    rows = page.items
     if json:
-        print_json(rows)
+        print_page_json(rows, page.next)
         return
     columns = ["kind", "id", "confirm_id", "client", "side", "quantity", "isin", "status", "reason"]
     table = Listing(*columns)
     for row in rows:
         table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
     table.print()
-    say(f"{len(rows)} not affirmed on {date}")
+    page_hint(len(rows), page.next, f"not affirmed on {date}")
 
 
 @trades_app.command("verify")

@@ -8,10 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from backoffice.errors import Problem, ProblemError
 from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
 from backoffice.money import format_amount
 from backoffice.store import schema
 from backoffice.store.engine import Store
+from backoffice.trades.service import TradeStatus
 
 
 def list_trades(store: Store, trade_date: dt.date | None = None) -> list[dict[str, Any]]:
@@ -168,4 +170,107 @@ def _allocation(row: Any) -> dict[str, Any]:
         "status": row.status,
         "confirm_id": row.confirm_id,
         "affirmation_status": row.affirmation_status,
+    }
+
+
+def unaffirmed(store: Store, trade_date: dt.date) -> list[dict[str, Any]]:
+    """Everything `unaffirmed_page` lists for `trade_date`, page by page (demo, small books)."""
+    found: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        page = unaffirmed_page(store, trade_date, limit=list_page_max, after=after)
+        found += page.items
+        if page.next is None:
+            return found
+        after = page.next
+
+
+def unaffirmed_page(
+    store: Store, trade_date: dt.date, *, limit: int = list_page_default, after: str | None = None
+) -> Page:
+    """What is not affirmed at the end of `trade_date` (SEC Rule 15c6-2), one page: allocations
+    not yet affirmed, then blocks not even allocated, each by row id (keyset). The cursor is
+    `a<id>` (an allocation) or `b<id>` (a block)."""
+    limit = max(1, min(limit, list_page_max))
+    kind, after_id = _unaffirmed_cursor(after)
+    a, t, p, s = schema.allocations, schema.trades, schema.parties, schema.assets
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    with store.read() as connection:
+        if kind == "a":
+            query = (
+                sa.select(a, p.c.code.label("client"), s.c.code.label("isin"), s.c.scale)
+                .join(p, p.c.id == a.c.client_id)
+                .join(s, s.c.id == a.c.asset_id)
+                .where(
+                    a.c.trade_date == trade_date,
+                    a.c.status.in_(("booked", "confirmed", "rejected")),
+                    a.c.id > after_id,
+                )
+                .order_by(a.c.id)
+                .limit(limit + 1)
+            )
+            rows, next_id = page_of(connection.execute(query).all(), limit)
+            found += [_unaffirmed_allocation(row) for row in rows]
+            if next_id is not None:
+                return Page(found, f"a{next_id}")
+            after_id = 0
+        query = (
+            sa.select(t, p.c.code.label("client"), s.c.code.label("isin"), s.c.scale)
+            .join(p, p.c.id == t.c.client_id)
+            .join(s, s.c.id == t.c.asset_id)
+            .where(
+                t.c.trade_date == trade_date,
+                t.c.status == TradeStatus.PENDING_ALLOCATION,
+                t.c.id > after_id,
+            )
+            .order_by(t.c.id)
+            .limit(limit - len(found) + 1)
+        )
+        if len(found) < limit:
+            rows, next_id = page_of(connection.execute(query).all(), limit - len(found))
+            found += [_unaffirmed_block(row) for row in rows]
+            cursor = None if next_id is None else f"b{next_id}"
+        else:
+            # The page is full of allocations: blocks follow if there are any.
+            more = connection.execute(query.limit(1)).first() is not None
+            cursor = "b0" if more else None
+    return Page(found, cursor)
+
+
+def _unaffirmed_cursor(after: str | None) -> tuple[str, int]:
+    if after is None:
+        return "a", 0
+    if len(after) < 2 or after[0] not in "ab" or not after[1:].isdigit():
+        raise ProblemError(
+            Problem("invalid_argument", f"--after {after!r} is not a cursor a listing printed")
+        )
+    return after[0], int(after[1:])
+
+
+def _unaffirmed_allocation(row: Any) -> dict[str, Any]:
+    return {
+        "kind": "allocation",
+        "id": row.allocation_id,
+        "confirm_id": row.confirm_id,
+        "client": row.client,
+        "isin": row.isin,
+        "side": row.side.upper(),
+        "quantity": format_amount(row.quantity_minor, row.scale),
+        "status": row.status,
+        "reason": row.affirmation_reason,
+    }
+
+
+def _unaffirmed_block(row: Any) -> dict[str, Any]:
+    return {
+        "kind": "block",
+        "id": row.trade_id,
+        "confirm_id": None,
+        "client": row.client,
+        "isin": row.isin,
+        "side": row.side.upper(),
+        "quantity": format_amount(row.quantity_minor, row.scale),
+        "status": row.status,
+        "reason": "not allocated",
     }
