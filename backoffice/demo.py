@@ -28,6 +28,7 @@ from backoffice.ledger.reports import TrialBalanceLine, trial_balance
 from backoffice.ledger.service import FileResult, post_file
 from backoffice.ledger.verify import verify_ledger
 from backoffice.refdata.service import load_refdata
+from backoffice.store.audit_queries import verify_audit
 from backoffice.store.engine import database_url, open_store
 
 DEMO_URL = "sqlite:///backoffice-demo.db"
@@ -102,8 +103,14 @@ def run_demo(
         store, work, BUSINESS_DAY + dt.timedelta(days=1), seed=seed, actor=actor, say=say
     )
     run_recon_day(store, work, BUSINESS_DAY + dt.timedelta(days=1), actor=actor, say=say)
-    problems = verify_ledger(store) + trading.problems + settling.problems
+    audit = verify_audit(store)
+    problems = verify_ledger(store) + trading.problems + settling.problems + list(audit.problems)
     say("ledger verify: " + ("the books hold" if not problems else f"{len(problems)} problems"))
+    say(
+        f"audit verify: {audit.events} events, the chain holds"
+        if not audit.problems
+        else f"audit verify: {audit.problems[0].describe()}"
+    )
     say(f"database: {url}  (try: backoffice --db {url} ledger balances)")
     report = DemoReport(url, posted, trial_balance(store), problems)
     store.dispose()

@@ -38,6 +38,7 @@ READ_ONLY: set[Command] = {
     ("trades", "list"), ("trades", "quarantine"), ("trades", "unaffirmed"), ("trades", "verify"),
     ("settlement", "fails"), ("settlement", "penalties"), ("settlement", "quarantine"),
     ("recon", "quarantine"), ("recon", "statements"), ("recon", "breaks"),
+    ("audit", "list"), ("audit", "verify"),
 }  # fmt: skip
 OUTSIDE: dict[Command, str] = {
     ("demo",): "builds a fresh database of its own (its services audit as above)",
@@ -107,7 +108,7 @@ def recon_books(store: Store) -> None:
     "recon resolve propose", "recon resolve approve", "recon resolve reject",
     "db current", "refdata list", "ledger balances", "ledger trial-balance", "ledger verify",
     "ledger quarantine", "ledger entries", "ledger export", "recon quarantine",
-    "recon statements", "recon breaks",
+    "recon statements", "recon breaks", "audit list", "audit verify",
 )  # fmt: skip
 def books_and_recon(store: Store, tmp_path: Path) -> Generator[list[str], Outcome, None]:
     recon_books(store)
@@ -163,6 +164,7 @@ def books_and_recon(store: Store, tmp_path: Path) -> Generator[list[str], Outcom
         ["ledger", "trial-balance"], ["ledger", "verify"], ["ledger", "quarantine"],
         ["ledger", "entries"], ["ledger", "export", "--format", "csv", "-o", str(tmp_path / "x.csv")],
         ["recon", "quarantine"], ["recon", "statements"], ["recon", "breaks"],
+        ["audit", "list"], ["audit", "verify"],
     ):  # fmt: skip
         yield reading
 

@@ -289,7 +289,7 @@ REFUSED_CHANGES = [
     ),
     ("truncate-postings", "TRUNCATE postings"),
     ("truncate-entries", "TRUNCATE journal_entries CASCADE"),
-    ("truncate-audit", "TRUNCATE audit_log"),
+    ("truncate-audit", "TRUNCATE audit_log CASCADE"),
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -41,8 +42,20 @@ def monday_statement() -> Statement:
     )  # fmt: skip
 
 
+def audit_as_before_0007(
+    connection: sa.Connection, at_us: int, actor: str, command: str, detail_json: str
+) -> int:
+    """The audit record as the code before the chain (migration 0007) wrote it."""
+    inserted = connection.execute(
+        sa.insert(schema.audit_log)
+        .values(at_us=at_us, actor=actor, command=command, detail_json=detail_json)
+        .returning(schema.audit_log.c.id)
+    )
+    return int(inserted.scalar_one())
+
+
 def test_statements_stored_before_the_migration_stay_and_are_recognised_again(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = open_store(database_url, migrate=False)
     try:
@@ -54,7 +67,9 @@ def test_statements_stored_before_the_migration_stay_and_are_recognised_again(
             else account
             for account in refdata.accounts
         ]
-        load_refdata(store, refdata, actor="test", source="tests/test_statement_migration.py")
+        with monkeypatch.context() as before:
+            before.setattr("backoffice.refdata.service.append_event", audit_as_before_0007)
+            load_refdata(store, refdata, actor="test", source="tests/test_statement_migration.py")
         # As the code before 0005 stored it (the same hash of the body as today's).
         import_before_0005(store)
         upgrade_to(store, "head")

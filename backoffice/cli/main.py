@@ -186,6 +186,7 @@ def demo(
 
 
 def _register_subcommands() -> None:
+    from backoffice.cli.audit import audit_app
     from backoffice.cli.ledger import ledger_app
     from backoffice.cli.recon import recon_app
     from backoffice.cli.settlement import settlement_app
@@ -195,6 +196,7 @@ def _register_subcommands() -> None:
     app.add_typer(trades_app, name="trades")
     app.add_typer(settlement_app, name="settlement")
     app.add_typer(recon_app, name="recon")
+    app.add_typer(audit_app, name="audit")
 
 
 _register_subcommands()

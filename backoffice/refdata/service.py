@@ -34,6 +34,7 @@ from backoffice.refdata.model import (
     check_trading_terms,
 )
 from backoffice.store import schema
+from backoffice.store.audit_chain import append_event
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
 
@@ -203,21 +204,8 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
         if problems:
             # Raising inside the transaction rolls it back: nothing of the file is stored.
             raise ProblemError(*problems)
-        connection.execute(
-            sa.insert(schema.audit_log).values(
-                at_us=_now_us(),
-                actor=actor,
-                command="refdata.load",
-                detail_json=orjson.dumps(
-                    {
-                        "source": source,
-                        "created": created,
-                        "changed": changed,
-                        "unchanged": unchanged,
-                    }
-                ).decode(),
-            )
-        )
+        detail = {"source": source, "created": created, "changed": changed, "unchanged": unchanged}
+        append_event(connection, _now_us(), actor, "refdata.load", orjson.dumps(detail).decode())
     return LoadSummary(created, changed, unchanged)
 
 

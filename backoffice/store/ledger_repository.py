@@ -16,6 +16,7 @@ from backoffice.ledger.model import Balance, EntryKind
 from backoffice.ledger.rules import LedgerAccount
 from backoffice.refdata.model import AccountFlag
 from backoffice.store import schema
+from backoffice.store.audit_chain import append_event
 from backoffice.store.bulk import append_rows, placeholder, select_in
 
 # Account flags by the two boolean columns that store them.
@@ -239,11 +240,7 @@ class LedgerRepository:
             # record: the inner ones become part of its detail (`held_audit`).
             held.append({"command": command, "detail": orjson.loads(detail_json)})
             return
-        self.connection.execute(
-            sa.insert(schema.audit_log).values(
-                at_us=at_us, actor=actor, command=command, detail_json=detail_json
-            )
-        )
+        append_event(self.connection, at_us, actor, command, detail_json)
 
     def quarantine(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:

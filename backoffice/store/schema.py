@@ -120,6 +120,24 @@ audit_log = sa.Table(
     sa.Column("detail_json", sa.Text, nullable=False),
 )
 
+# The audit trail's hash chain (store/audit_chain.py): one hash per event, append-only, and
+# its head, one row.
+audit_chain = sa.Table(
+    "audit_chain",
+    metadata,
+    sa.Column("event_id", Id, sa.ForeignKey("audit_log.id"), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", Id, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.CheckConstraint("id = 1", name="ck_audit_head_one_row"),
+)
+
 commission_schedules = sa.Table(
     "commission_schedules",
     metadata,
