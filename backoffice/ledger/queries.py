@@ -7,7 +7,7 @@ same however deep it is, and memory stays bounded whatever the table's size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,22 @@ def page_of(rows: Sequence[Any], limit: int, key: str = "id") -> tuple[Sequence[
     return rows[:limit], str(getattr(rows[limit - 1], key))
 
 
-def _bounded(limit: int) -> int:
+def bounded_limit(limit: int) -> int:
+    """A page's size: at least one row, at most `list_page_max`."""
     return max(1, min(limit, list_page_max))
+
+
+def every_item(read: Callable[[int | None], Page]) -> list[Any]:
+    """Every item of a listing keyed by id, read a full page at a time (`read(after)`): for
+    the demo, tests and small books; the CLI lists one page."""
+    items: list[Any] = []
+    after: int | None = None
+    while True:
+        page = read(after)
+        items += page.items
+        if page.next is None:
+            return items
+        after = int(page.next)
 
 
 def recent_entries(
@@ -48,7 +62,7 @@ def recent_entries(
     """The newest entries first, with their postings; `before`: only entries older than that
     entry id (the `next` cursor of the page before)."""
     e, p, a, s = schema.journal_entries, schema.postings, schema.accounts, schema.assets
-    limit = _bounded(limit)
+    limit = bounded_limit(limit)
     query = sa.select(e).order_by(e.c.id.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(e.c.id < before)
@@ -104,7 +118,7 @@ def quarantined(
     """Refused input, oldest first: of `kinds` (every kind when None), unresolved unless
     `include_resolved`, after the item id `after`."""
     q = schema.quarantine
-    limit = _bounded(limit)
+    limit = bounded_limit(limit)
     query = sa.select(q).order_by(q.c.id).limit(limit + 1)
     if kinds is not None:
         query = query.where(q.c.kind.in_(kinds))

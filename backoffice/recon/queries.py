@@ -11,7 +11,14 @@ import orjson
 import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError
-from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
+from backoffice.ledger.queries import (
+    Page,
+    bounded_limit,
+    every_item,
+    list_page_default,
+    list_page_max,
+    page_of,
+)
 from backoffice.money import format_amount
 from backoffice.recon.model import BreakStatus, postings_per_entry
 from backoffice.store import schema
@@ -25,14 +32,11 @@ def list_breaks(
 ) -> list[dict[str, Any]]:
     """Every break (status `status`), page by page: for tests and small books; the CLI lists
     one page (`breaks_page`)."""
-    rows: list[dict[str, Any]] = []
-    after: int | None = None
-    while True:
-        page = breaks_page(store, status=status, today=today, limit=list_page_max, after=after)
-        rows += page.items
-        if page.next is None:
-            return rows
-        after = int(page.next)
+    return every_item(
+        lambda after: breaks_page(
+            store, status=status, today=today, limit=list_page_max, after=after
+        )
+    )
 
 
 def breaks_page(
@@ -47,7 +51,7 @@ def breaks_page(
     cursor (`next`) of the page before, the id of its last break (keyset, never OFFSET)."""
     b, a, s = schema.breaks, schema.accounts, schema.assets
     today = today or dt.datetime.now(dt.UTC).date()
-    limit = max(1, min(limit, list_page_max))
+    limit = bounded_limit(limit)
     query = (
         sa.select(
             b,
@@ -128,14 +132,7 @@ def _history(connection: sa.Connection, break_ids: Sequence[str]) -> dict[str, l
 def list_statements(store: Store) -> list[dict[str, Any]]:
     """Every imported statement with its lines, page by page: for tests and small books; the
     CLI lists one page (`statements_page`)."""
-    rows: list[dict[str, Any]] = []
-    after: int | None = None
-    while True:
-        page = statements_page(store, limit=list_page_max, after=after)
-        rows += page.items
-        if page.next is None:
-            return rows
-        after = int(page.next)
+    return every_item(lambda after: statements_page(store, limit=list_page_max, after=after))
 
 
 def statements_page(
@@ -143,7 +140,7 @@ def statements_page(
 ) -> Page:
     """One page of imported bank statements, oldest first, each with its lines."""
     st, sl = schema.statements, schema.statement_lines
-    limit = max(1, min(limit, list_page_max))
+    limit = bounded_limit(limit)
     query = sa.select(st).order_by(st.c.id).limit(limit + 1)
     if after is not None:
         query = query.where(st.c.id > after)

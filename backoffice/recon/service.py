@@ -319,15 +319,16 @@ def import_statements(
             result.balance_breaks.extend(
                 _check_balances(connection, row_id, account_id, scale, actor)
             )
-        LedgerRepository(connection).append_audit(
-            now_us(),
-            actor,
-            "recon.import",
-            orjson.dumps(
-                {"file": source_file, "statements": result.statements, "existing": result.existing}
-            ).decode(),
-        )
+        audit_statement_import(connection, actor, source_file, result)
     return result
+
+
+def audit_statement_import(
+    connection: sa.Connection, actor: str, source_file: str, result: ImportResult
+) -> None:
+    """The one audit record of a statement import, whichever path read the file."""
+    detail = {"file": source_file, "statements": result.statements, "existing": result.existing}
+    _audit(connection, actor, "recon.import", detail)
 
 
 def _lines_total(connection: sa.Connection, row_id: int) -> int:
@@ -1471,12 +1472,7 @@ def import_holdings(
                     )
                 )
                 stored += 1
-        LedgerRepository(connection).append_audit(
-            now_us(),
-            actor,
-            "recon.import",
-            orjson.dumps({"file": source_file, "positions": stored}).decode(),
-        )
+        _audit(connection, actor, "recon.import", {"file": source_file, "positions": stored})
     return stored
 
 

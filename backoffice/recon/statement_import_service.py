@@ -31,6 +31,7 @@ from backoffice.recon.service import (
     _check_numbering,
     _statement_identity,
     _stored_statement,
+    audit_statement_import,
     now_us,
     statement_changed,
 )
@@ -101,14 +102,7 @@ def import_statement_stream(
             result.balance_breaks.extend(
                 _check_balances(connection, row_id, plan.account_id, plan.scale, actor, unchecked)
             )
-        LedgerRepository(connection).append_audit(
-            now_us(),
-            actor,
-            "recon.import",
-            orjson.dumps(
-                {"file": source_file, "statements": result.statements, "existing": result.existing}
-            ).decode(),
-        )
+        audit_statement_import(connection, actor, source_file, result)
     return result
 
 

@@ -31,7 +31,14 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
-from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
+from backoffice.ledger.queries import (
+    Page,
+    bounded_limit,
+    every_item,
+    list_page_default,
+    list_page_max,
+    page_of,
+)
 from backoffice.ledger.service import post_in_transaction, quarantine_one
 from backoffice.money import format_amount, parse_amount
 from backoffice.refdata import calendars
@@ -580,14 +587,7 @@ def _open_settlement_accounts(connection: sa.Connection, isin: str, currency: st
 
 def fails(store: Store, as_of: dt.date) -> list[dict[str, Any]]:
     """Every fail as of `as_of`, page by page (`fails_page`): for the demo and small books."""
-    found: list[dict[str, Any]] = []
-    after: int | None = None
-    while True:
-        page = fails_page(store, as_of, limit=list_page_max, after=after)
-        found += page.items
-        if page.next is None:
-            return found
-        after = int(page.next)
+    return every_item(lambda after: fails_page(store, as_of, limit=list_page_max, after=after))
 
 
 def fails_page(
@@ -597,7 +597,7 @@ def fails_page(
     order they were netted (keyset over the obligation row id): age in settlement days of
     their market, bucket, reason (the latest status), what is still due."""
     o = schema.obligations
-    limit = max(1, min(limit, list_page_max))
+    limit = bounded_limit(limit)
     # An exception was never instructed: past its date, it fails all the same.
     where = sa.and_(o.c.settlement_date < as_of, o.c.status.in_((*LIVE_OBLIGATION, "exception")))
     if after is not None:

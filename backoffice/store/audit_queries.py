@@ -8,7 +8,12 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
+from backoffice.ledger.queries import (
+    Page,
+    bounded_limit,
+    list_page_default,
+    page_of,
+)
 from backoffice.store import schema
 from backoffice.store.audit_chain import ChainReport, verify_chain
 from backoffice.store.engine import Store
@@ -17,7 +22,7 @@ from backoffice.store.engine import Store
 def audit_page(store: Store, *, limit: int = list_page_default, after: int | None = None) -> Page:
     """Audit events oldest first, with their chain hash (keyset over the event id)."""
     log, chain = schema.audit_log, schema.audit_chain
-    limit = max(1, min(limit, list_page_max))
+    limit = bounded_limit(limit)
     query = (
         sa.select(log, chain.c.hash)
         .outerjoin(chain, chain.c.event_id == log.c.id)

@@ -9,7 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError
-from backoffice.ledger.queries import Page, list_page_default, list_page_max, page_of
+from backoffice.ledger.queries import (
+    Page,
+    bounded_limit,
+    every_item,
+    list_page_default,
+    list_page_max,
+    page_of,
+)
 from backoffice.money import format_amount
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -19,7 +26,9 @@ from backoffice.trades.service import TradeStatus
 def list_trades(store: Store, trade_date: dt.date | None = None) -> list[dict[str, Any]]:
     """Every trade (not the cancel messages themselves), oldest first; of `trade_date` when
     given. `status` is the trade's (README "Trade statuses")."""
-    return _every(lambda after: trades_page(store, trade_date, limit=list_page_max, after=after))
+    return every_item(
+        lambda after: trades_page(store, trade_date, limit=list_page_max, after=after)
+    )
 
 
 def trades_page(
@@ -30,25 +39,13 @@ def trades_page(
     after: int | None = None,
 ) -> Page:
     """One page of `list_trades`, after the trade row id `after`."""
-    limit = max(1, min(limit, list_page_max))
+    limit = bounded_limit(limit)
     query = _trades_query(trade_date).limit(limit + 1)
     if after is not None:
         query = query.where(schema.trades.c.id > after)
     with store.read() as connection:
         rows, cursor = page_of(connection.execute(query).all(), limit)
     return Page([_trade(row) for row in rows], cursor)
-
-
-def _every(read: Any) -> list[dict[str, Any]]:
-    """Every item of a paged listing, page by page."""
-    items: list[dict[str, Any]] = []
-    after: int | None = None
-    while True:
-        page = read(after)
-        items += page.items
-        if page.next is None:
-            return items
-        after = int(page.next)
 
 
 def _trades_query(trade_date: dt.date | None) -> Any:
@@ -107,7 +104,7 @@ def _trade(row: Any) -> dict[str, Any]:
 
 def list_allocations(store: Store, trade_date: dt.date | None = None) -> list[dict[str, Any]]:
     """Every allocation, oldest first; of `trade_date` when given."""
-    return _every(
+    return every_item(
         lambda after: allocations_page(store, trade_date, limit=list_page_max, after=after)
     )
 
@@ -120,7 +117,7 @@ def allocations_page(
     after: int | None = None,
 ) -> Page:
     """One page of `list_allocations`, after the allocation row id `after`."""
-    limit = max(1, min(limit, list_page_max))
+    limit = bounded_limit(limit)
     query = _allocations_query(trade_date).limit(limit + 1)
     if after is not None:
         query = query.where(schema.allocations.c.id > after)
@@ -191,7 +188,7 @@ def unaffirmed_page(
     """What is not affirmed at the end of `trade_date` (SEC Rule 15c6-2), one page: allocations
     not yet affirmed, then blocks not even allocated, each by row id (keyset). The cursor is
     `a<id>` (an allocation) or `b<id>` (a block)."""
-    limit = max(1, min(limit, list_page_max))
+    limit = bounded_limit(limit)
     kind, after_id = _unaffirmed_cursor(after)
     a, t, p, s = schema.allocations, schema.trades, schema.parties, schema.assets
     found: list[dict[str, Any]] = []
