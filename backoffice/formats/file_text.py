@@ -83,8 +83,12 @@ def decode_text(
 def stream_start_problem(head: bytes, file: str) -> Problem | None:
     """Why a file read line by line is not UTF-8 text, judged once from its first bytes: the
     same `not_utf8` the whole-file readers give, instead of one refusal per line."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096]:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return Problem("not_utf8", "the file is UTF-16 text; UTF-8 is expected", Source(file, 1))
+    if b"\x00" in head[:4096]:
+        # No byte order mark: UTF-16 without one, or no text at all; UTF-8 never holds NUL.
+        reason = "the file holds NUL bytes (UTF-16 without a byte order mark?); UTF-8 is expected"
+        return Problem("not_utf8", reason, Source(file, 1))
     return None
 
 
