@@ -1,5 +1,6 @@
 """Every command that writes leaves exactly one audit record, in the transaction of its
-writes; a command that only reads leaves none.
+writes; a command that exports or reports client data leaves one; a command that only reads
+leaves none.
 
 The commands are enumerated from the Typer app: a new command that is neither run by one of
 the scenarios below nor named read-only fails `test_every_command_is_covered`."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -22,7 +24,7 @@ from backoffice.refdata.service import load_refdata
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from tests.books import FIRM_HOUSE, USD, reference_data
-from tests.cli_runner import Cli, Outcome
+from tests.cli_runner import Cli, Outcome, staff
 from tests.settling import load_settlement_desk, mt54x_confirmation, obligations
 from tests.settling import trade as settlement_trade
 from tests.test_recon_cli import IBAN, MONDAY, NOSTRO, book, camt053, entry
@@ -34,16 +36,20 @@ Scenario = Callable[[Store, Path], Generator[list[str], Outcome, None]]
 
 READ_ONLY: set[Command] = {
     ("db", "current"), ("refdata", "list"), ("ledger", "balances"), ("ledger", "trial-balance"),
-    ("ledger", "verify"), ("ledger", "quarantine"), ("ledger", "entries"), ("ledger", "export"),
+    ("ledger", "verify"), ("ledger", "quarantine"), ("ledger", "entries"),
     ("trades", "list"), ("trades", "quarantine"), ("trades", "unaffirmed"), ("trades", "verify"),
-    ("settlement", "fails"), ("settlement", "penalties"), ("settlement", "quarantine"),
+    ("settlement", "fails"), ("settlement", "quarantine"),
     ("recon", "quarantine"), ("recon", "statements"), ("recon", "breaks"),
-    ("audit", "list"), ("audit", "verify"),
+    ("audit", "list"), ("audit", "verify"), ("users", "list"), ("roles", "list"),
 }  # fmt: skip
+# Reads of client data: audited, one record each.
+AUDITED_READS: set[Command] = {("ledger", "export"), ("settlement", "penalties")}
 OUTSIDE: dict[Command, str] = {
     ("demo",): "builds a fresh database of its own (its services audit as above)",
-    ("db", "upgrade"): "creates the schema, the audit log with it",
 }
+# Who acts in a scenario step given as ["as:LOGIN", ...]: made with a token when first needed.
+# Once staff exist, a step without "as:" runs as bob, who may read everything.
+STAFF = {"alice": "operations", "bob": "supervisor,compliance"}
 # Commands that may leave other than one record (none today: a resubmission's import, allocation
 # or affirmation is held into the trades.resubmit record).
 EXPECTED_RECORDS: dict[Command, int] = {}
@@ -155,10 +161,10 @@ def books_and_recon(store: Store, tmp_path: Path) -> Generator[list[str], Outcom
         "recon", "resolve", "propose", fee, "--posting", f"{NOSTRO}=-5.00",
         "--posting", f"{FIRM_HOUSE[USD]}=5.00", "--description", "bank fee", "--json",
     ]  # fmt: skip
-    first = yield ["--actor", "alice", *correction]
-    yield ["--actor", "bob", "recon", "resolve", "reject", str(first.json()["correction_id"])]
-    second = yield ["--actor", "alice", *correction]
-    yield ["--actor", "bob", "recon", "resolve", "approve", str(second.json()["correction_id"])]
+    first = yield ["as:alice", *correction]
+    yield ["as:bob", "recon", "resolve", "reject", str(first.json()["correction_id"])]
+    second = yield ["as:alice", *correction]
+    yield ["as:bob", "recon", "resolve", "approve", str(second.json()["correction_id"])]
     for reading in (  # noqa: UP028  (not `yield from`: each step is sent its outcome)
         ["db", "current"], ["refdata", "list"], ["ledger", "balances"],
         ["ledger", "trial-balance"], ["ledger", "verify"], ["ledger", "quarantine"],
@@ -231,6 +237,26 @@ def settling(store: Store, tmp_path: Path) -> Generator[list[str], Outcome, None
         yield reading
 
 
+@scenario(
+    "db upgrade", "users add", "users list", "users roles", "users token", "users revoke-token",
+    "users password", "users disable", "roles list", "roles load",
+)  # fmt: skip
+def identity(store: Store, tmp_path: Path) -> Generator[list[str], Outcome, None]:
+    roles = tmp_path / "roles.yaml"
+    roles.write_text("roles:\n  treasury:\n    permissions: [ledger.read, ledger.post]\n")
+    yield ["db", "upgrade"]
+    yield ["users", "add", "root-admin", "--name", "First Admin", "--role", "admin"]
+    yield ["users", "add", "carol", "--name", "Carol", "--role", "operations"]
+    yield ["users", "list"]
+    yield ["roles", "load", str(roles)]
+    yield ["roles", "list"]
+    yield ["users", "roles", "carol", "--role", "treasury"]
+    issued = yield ["users", "token", "carol"]
+    yield ["users", "revoke-token", issued.stdout.strip()[:12]]
+    yield ["users", "password", "carol"]
+    yield ["users", "disable", "carol"]
+
+
 # --- Tests ------------------------------------------------------------------------------------
 
 
@@ -242,17 +268,24 @@ def test_every_command_is_covered_as_writing_or_read_only() -> None:
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_each_writing_command_appends_exactly_one_audit_record_and_a_reading_one_none(
-    name: str, store: Store, cli: Cli, tmp_path: Path
+    name: str, store: Store, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery staple\n"))
     run, covers = SCENARIOS[name]
     steps = run(store, tmp_path)
     args = next(steps)
     ran: set[Command] = set()
+    tokens: dict[str, str] = {}
     while True:
+        login = args[0].removeprefix("as:") if args[0].startswith("as:") else None
+        args = args[1:] if login else args
+        if login and login not in tokens:
+            tokens.update(staff(cli, **STAFF))
+        token = tokens.get(login or "bob")
         before = audit_records(store)
-        outcome = cli(*args)
+        outcome = cli(*args, token=token)
         command = command_of(args)
-        if command not in READ_ONLY | {("trades", "import")}:
+        if command not in READ_ONLY | AUDITED_READS | {("trades", "import")}:
             assert outcome.status == 0, (args, outcome.stderr)  # it did write
         expected = 0 if command in READ_ONLY else EXPECTED_RECORDS.get(command, 1)
         assert (args, audit_records(store) - before) == (args, expected), outcome.stderr

@@ -229,11 +229,15 @@ def test_a_correction_description_with_a_newline_is_refused(cli: Cli) -> None:
     assert "description" in outcome.stderr
 
 
-def test_an_actor_with_control_characters_is_refused_before_any_command_runs(cli: Cli) -> None:
-    outcome = cli("--actor", "ops\x1b[2J", "ledger", "balances")
+def test_an_os_user_with_control_characters_is_refused_before_any_command_runs(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # getpass takes the login from $LOGNAME/$USER, which whoever runs the command sets.
+    monkeypatch.setattr("getpass.getuser", lambda: "ops\x1b[2J")
+    outcome = cli("ledger", "balances")
     assert outcome.status == 1
     assert "invalid_text" in outcome.stderr
-    assert "actor" in outcome.stderr
+    assert "os_user" in outcome.stderr
 
 
 json_values = st.recursive(

@@ -126,7 +126,7 @@ def reference_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def post_command(url: str, path: Path) -> list[str]:
-    return [BACKOFFICE, "--db", url, "--actor", "crash-test", "ledger", "post", str(path)]
+    return [BACKOFFICE, "--db", url, "ledger", "post", str(path)]
 
 
 def test_a_post_killed_midway_verifies_and_the_same_command_finishes_the_job(

@@ -18,7 +18,7 @@ from backoffice.refdata.model import Account, AccountType, Asset, AssetKind
 from backoffice.refdata.service import load_refdata
 from backoffice.store.engine import Store
 from tests.books import CLIENT_OPEN, FIRM_BANK, FIRM_HOUSE, ISIN, USD, reference_data
-from tests.cli_runner import Cli, Outcome
+from tests.cli_runner import Cli, Outcome, staff
 from tests.test_holdings import balance as semt_balance
 from tests.test_holdings import fin, for_account, mt535, semt002, subsafe
 
@@ -301,17 +301,19 @@ def test_a_run_reports_the_exact_match_and_types_the_unbooked_fee_and_the_unrepo
 
 
 def test_a_breaks_owner_status_and_comment_are_listed_and_kept_in_its_history(
-    books: Store, cli: Cli, tmp_path: Path
+    books: Store, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     break_id = fee_break(books, cli, tmp_path)["break_id"]
     assert list(breaks_by_id(cli, "--status", "open")) == [break_id]
-    ok(cli("--actor", "alice", "recon", "break", break_id, "--owner", "bob"))
+    tokens = staff(cli, alice="operations", bob="operations")
+    ok(cli("recon", "break", break_id, "--owner", "bob", token=tokens["alice"]))
     ok(
         cli(
-            "--actor", "bob", "recon", "break", break_id,
-            "--status", "investigating", "--comment", "asked the bank",
+            "recon", "break", break_id,
+            "--status", "investigating", "--comment", "asked the bank", token=tokens["bob"],
         )
     )  # fmt: skip
+    monkeypatch.setenv("BACKOFFICE_TOKEN", tokens["bob"])  # the reads below run as bob
     assert breaks_by_id(cli, "--status", "open") == {}
     found = breaks_by_id(cli, "--status", "investigating")[break_id]
     assert (found["owner"], found["status"]) == ("bob", "investigating")
@@ -321,26 +323,32 @@ def test_a_breaks_owner_status_and_comment_are_listed_and_kept_in_its_history(
         ("status", "bob", "investigating"),
         ("comment", "bob", "asked the bank"),
     ]
-    refused(cli("recon", "break", break_id, "--status", "resolved"), "invalid_status")
+    refused(
+        cli("recon", "break", break_id, "--status", "resolved", token=tokens["bob"]),
+        "invalid_status",
+    )
 
 
 def test_a_correction_proposed_by_alice_is_refused_to_her_and_resolves_the_break_when_bob_approves(
     books: Store, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     break_id = fee_break(books, cli, tmp_path)["break_id"]
+    # Alice may approve corrections, but never her own; Olga may only propose.
+    tokens = staff(cli, alice="supervisor", bob="supervisor", olga="operations")
     proposed = ok(
         cli(
-            "--actor", "alice", "recon", "resolve", "propose", break_id,
+            "recon", "resolve", "propose", break_id,
             "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
-            "--description", "bank fee November", "--json",
+            "--description", "bank fee November", "--json", token=tokens["alice"],
         )
     )  # fmt: skip
     number = str(proposed.json()["correction_id"])
-    monkeypatch.setenv("BACKOFFICE_ACTOR", "alice")  # the actor from the environment
-    refused(cli("recon", "resolve", "approve", number), "four_eyes")
+    refused(cli("recon", "resolve", "approve", number, token=tokens["alice"]), "four_eyes")
+    refused(cli("recon", "resolve", "approve", number, token=tokens["olga"]), "forbidden")
+    monkeypatch.setenv("BACKOFFICE_TOKEN", tokens["bob"])  # the commands below run as bob
     assert breaks_by_id(cli)[break_id]["status"] == "open"
     assert ledger_entry(cli, f"recon:correction/{number}") is None
-    ok(cli("--actor", "bob", "recon", "resolve", "approve", number))
+    ok(cli("recon", "resolve", "approve", number))
     posted = ledger_entry(cli, f"recon:correction/{number}")
     assert posted["reference"] == break_id
     assert {p["account"]: p["amount"] for p in posted["postings"]} == {
@@ -492,7 +500,8 @@ def test_propose_prints_a_sentence_for_a_person_and_json_only_when_asked(
         "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
         "--description", "bank fee November",
     )  # fmt: skip
-    shown = ok(cli("--actor", "alice", *proposal))
+    alice = staff(cli, alice="operations")["alice"]
+    shown = ok(cli(*proposal, token=alice))
     assert shown.stdout == ""
     assert shown.stderr.startswith(f"Correction 1 proposed by alice for break {break_id}")
-    assert ok(cli("--actor", "alice", *proposal, "--json")).json() == {"correction_id": 2}
+    assert ok(cli(*proposal, "--json", token=alice)).json() == {"correction_id": 2}

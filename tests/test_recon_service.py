@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import sys
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from backoffice.cli import main
 from backoffice.errors import ProblemError, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
 from backoffice.ledger.service import post_entries
@@ -622,69 +619,6 @@ def test_holdings_imported_twice_are_kept_once_and_a_changed_quantity_is_refused
 
 
 # --- The command line -------------------------------------------------------------------------
-
-
-def backoffice(
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    *args: str,
-) -> tuple[int, str, str]:
-    """`backoffice --db URL ARGS...` in this process: (exit status, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["backoffice", "--db", database_url, *args])
-    capsys.readouterr()
-    status = 0
-    try:
-        main.run()
-    except SystemExit as done:
-        status = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_the_command_line_runs_recon_lists_breaks_and_enforces_four_eyes(
-    books: Store,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    book(books, "receipt-0", "100.00", reference="E2E-0")
-    load(
-        books,
-        statement(
-            "STMT-1", "0.00", "95.00",
-            line("100.00", MONDAY, "E2E-0"), line("-5.00", MONDAY, "FEE-NOV"),
-        ),
-    )  # fmt: skip
-
-    def cli(*args: str) -> tuple[int, str, str]:
-        return backoffice(database_url, monkeypatch, capsys, *args)
-
-    status, out, err = cli("recon", "run", "--date", MONDAY.isoformat(), "--json")
-    assert status == 0, err
-    ran = json.loads(out)
-    assert ran["matched"] == 1
-    (found,) = ran["breaks"]
-    assert found == {
-        "break_id": found["break_id"], "type": "missing_in_books", "account": NOSTRO,
-        "amount": "-5.00", "value_date": MONDAY.isoformat(), "reference": "FEE-NOV",
-    }  # fmt: skip
-    status, out, err = cli("recon", "breaks", "--status", "open", "--json")
-    assert status == 0, err
-    assert [row["break_id"] for row in json.loads(out)["items"]] == [found["break_id"]]
-    status, out, err = cli(
-        "--actor", "alice", "recon", "resolve", "propose", found["break_id"],
-        "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
-        "--description", "bank fee November", "--json",
-    )  # fmt: skip
-    assert status == 0, err
-    number = str(json.loads(out)["correction_id"])
-    status, _, err = cli("--actor", "alice", "recon", "resolve", "approve", number)
-    assert status != 0
-    assert "four_eyes" in err
-    status, _, err = cli("--actor", "bob", "recon", "resolve", "approve", number)
-    assert status == 0, err
-    assert f"recon:correction/{number}" in entries_by_key(books)
 
 
 def test_a_position_only_the_custodian_holds_is_listed_under_its_safekeeping_account(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from backoffice.cli.options import (
@@ -10,8 +12,10 @@ from backoffice.cli.options import (
     LimitOption,
     cli_context,
     id_cursor,
+    optional_date,
     page_hint,
     print_page_json,
+    requires,
 )
 from backoffice.cli.output import Listing, say
 from backoffice.errors import ProblemError
@@ -21,30 +25,45 @@ audit_app = typer.Typer(help="The audit trail: who did what, when.", no_args_is_
 
 
 @audit_app.command("list")
+@requires("audit.read", "read")
 def audit_list(
     ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", help="who acted (login)")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="from this UTC day")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="to this UTC day, included")] = None,
+    permission: Annotated[
+        str | None, typer.Option("--permission", help="a permission code, e.g. ledger.post")
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option("--outcome", help="ok, failed, forbidden, refused, awaiting_approval..."),
+    ] = None,
     limit: LimitOption = list_page_default,
     after: AfterOption = None,
     json: JsonOption = False,
 ) -> None:
     """Audit events, oldest first, a page at a time."""
-    from backoffice.store.audit_queries import audit_page
+    from backoffice.store.audit_queries import AuditFilter, audit_page
 
-    page = audit_page(cli_context(ctx).store(), limit=limit, after=id_cursor(after))
+    where = AuditFilter(
+        user, permission, outcome, optional_date(since, "--since"), optional_date(until, "--until")
+    )
+    page = audit_page(cli_context(ctx).store(), limit=limit, after=id_cursor(after), where=where)
     if json:
         print_page_json(page.items, page.next)
         return
-    table = Listing("id", "at", "actor", "command", "hash")
+    table = Listing("id", "at", "actor", "command", "permission", "outcome", "hash")
     for event in page.items:
         table.add_row(
             str(event["id"]), event["at"], event["actor"], event["command"],
-            (event["hash"] or "")[:16],
+            event["permission"] or "", event["outcome"] or "", (event["hash"] or "")[:16],
         )  # fmt: skip
     table.print()
     page_hint(len(page.items), page.next, "events")
 
 
 @audit_app.command("verify")
+@requires("audit.read", "read")
 def audit_verify(ctx: typer.Context) -> None:
     """Recompute the audit trail's hash chain; exit 1 naming the first event changed, removed
     or inserted behind Backoffice's back."""

@@ -15,6 +15,7 @@ from backoffice.cli.options import (
     optional_date,
     page_hint,
     print_page_json,
+    requires,
 )
 from backoffice.cli.output import Listing, byte_progress, print_json, say
 from backoffice.errors import Problem, ProblemError
@@ -24,6 +25,7 @@ ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 
 
 @ledger_app.command("post")
+@requires("ledger.post")
 def ledger_post(
     ctx: typer.Context,
     file: Path,
@@ -65,6 +67,7 @@ def ledger_post(
 
 
 @ledger_app.command("balances")
+@requires("ledger.read", "read")
 def ledger_balances(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Option("--account", help="one account code")] = None,
@@ -108,6 +111,7 @@ def ledger_balances(
 
 
 @ledger_app.command("trial-balance")
+@requires("ledger.read", "read")
 def ledger_trial_balance(
     ctx: typer.Context,
     as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, inclusive")] = None,
@@ -145,6 +149,7 @@ def print_trial_balance(lines: Any, json: bool) -> None:
 
 
 @ledger_app.command("verify")
+@requires("ledger.read", "read")
 def ledger_verify(
     ctx: typer.Context,
     json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -186,6 +191,7 @@ def _resolution(ctx: typer.Context, key: str, date: str | None, **target: str) -
 
 
 @ledger_app.command("reverse")
+@requires("ledger.reverse")
 def ledger_reverse(
     ctx: typer.Context,
     entry_key: Annotated[str, typer.Argument(help="key of the entry to reverse")],
@@ -199,6 +205,7 @@ def ledger_reverse(
 
 
 @ledger_app.command("post-pending")
+@requires("ledger.pending")
 def ledger_post_pending(
     ctx: typer.Context,
     pending_key: Annotated[str, typer.Argument(help="key of the pending entry")],
@@ -212,6 +219,7 @@ def ledger_post_pending(
 
 
 @ledger_app.command("void-pending")
+@requires("ledger.pending")
 def ledger_void_pending(
     ctx: typer.Context,
     pending_key: Annotated[str, typer.Argument(help="key of the pending entry")],
@@ -222,6 +230,7 @@ def ledger_void_pending(
 
 
 @ledger_app.command("expire-pending")
+@requires("ledger.pending")
 def ledger_expire_pending(ctx: typer.Context) -> None:
     """Void every pending entry whose timeout has passed."""
     from backoffice.ledger.service import expire_pending
@@ -232,6 +241,7 @@ def ledger_expire_pending(ctx: typer.Context) -> None:
 
 
 @ledger_app.command("quarantine")
+@requires("ledger.read", "read")
 def ledger_quarantine(
     ctx: typer.Context,
     limit: LimitOption = list_page_default,
@@ -260,6 +270,7 @@ def ledger_quarantine(
 
 
 @ledger_app.command("entries")
+@requires("ledger.read", "read")
 def ledger_entries(
     ctx: typer.Context,
     limit: LimitOption = list_page_default,
@@ -288,6 +299,7 @@ def ledger_entries(
 
 
 @ledger_app.command("export")
+@requires("ledger.export", "audited-read")
 def ledger_export(
     ctx: typer.Context,
     format: Annotated[str, typer.Option("--format", help="beancount, csv or parquet")],

@@ -16,10 +16,14 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 import typer
 
+from backoffice.admin.identity import Principal
+from backoffice.cli.options import requires
 from backoffice.cli.output import Listing, print_json, say, stdout
 from backoffice.errors import InvariantViolation, Problem, ProblemError
 from backoffice.store.engine import Store, one_line, open_store
 from backoffice.text import actor_chars_max, require_free_text
+
+token_file_bytes_max = 4_096
 
 app = typer.Typer(
     help="Backoffice: trade capture, settlement, books and records, reconciliation.",
@@ -34,15 +38,48 @@ app.add_typer(refdata_app, name="refdata")
 
 
 class Context:
-    def __init__(self, db: str | None, actor: str) -> None:
+    """The root command's options: the database, and the credential commands run with."""
+
+    def __init__(self, db: str | None, token_file: Path | None) -> None:
         self.db = db
-        self.actor = actor
+        self.token_file = token_file
         self._store: Store | None = None
+        self._principal: Principal | None = None
 
     def store(self, *, migrate: bool = True) -> Store:
         if self._store is None:
             self._store = open_store(self.db, migrate=migrate)
         return self._store
+
+    def principal(self) -> Principal:
+        """Who this command runs as (backoffice.admin.identity_service.authenticate)."""
+        if self._principal is None:
+            from backoffice.admin.identity_service import authenticate
+
+            store = self.store()
+            os_user = _os_user()
+            # The OS login comes from $LOGNAME/$USER, which whoever runs the command sets: it
+            # is checked as text before it can name anyone in the audit trail.
+            require_free_text(os_user=(os_user, actor_chars_max))
+            self._principal = authenticate(
+                store, token=self._token(), os_user=os_user, local=store.local
+            )
+        return self._principal
+
+    @property
+    def actor(self) -> str:
+        return self.principal().login
+
+    def _token(self) -> str | None:
+        if self.token_file is not None:
+            from backoffice.formats.file_text import read_content
+
+            return (
+                read_content(self.token_file, token_file_bytes_max)
+                .decode("ascii", "replace")
+                .strip()
+            )
+        return os.environ.get("BACKOFFICE_TOKEN") or None
 
 
 def _context(ctx: typer.Context) -> Context:
@@ -52,7 +89,7 @@ def _context(ctx: typer.Context) -> Context:
     return value
 
 
-def _default_actor() -> str:
+def _os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -68,21 +105,23 @@ def main(
             "--db", help="SQLAlchemy URL; default $BACKOFFICE_DB or sqlite:///backoffice.db"
         ),
     ] = None,
-    actor: Annotated[
-        str | None,
-        typer.Option("--actor", help="Who is acting; default $BACKOFFICE_ACTOR or the OS user"),
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="a file holding your API token; default $BACKOFFICE_TOKEN, or the user bound "
+            "to your OS login",
+        ),
     ] = None,
 ) -> None:
-    acting = actor or os.environ.get("BACKOFFICE_ACTOR") or _default_actor()
-    # Every command records who acted: checked once here, as free text, for every command.
-    require_free_text(actor=(acting, actor_chars_max))
-    ctx.obj = Context(db, acting)
+    ctx.obj = Context(db, token_file)
 
 
 # db -------------------------------------------------------------------------------------------
 
 
 @db_app.command("upgrade")
+@requires("db.upgrade", migrate=False)
 def db_upgrade(ctx: typer.Context) -> None:
     """Create the schema or bring it to the newest migration."""
     store = _context(ctx).store(migrate=False)
@@ -91,6 +130,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 
 @db_app.command("current")
+@requires("db.read", "read", migrate=False)
 def db_current(ctx: typer.Context) -> None:
     """Print the schema revision of the database and the newest one this version knows."""
     store = _context(ctx).store(migrate=False)
@@ -101,6 +141,7 @@ def db_current(ctx: typer.Context) -> None:
 
 
 @refdata_app.command("load")
+@requires("refdata.change")
 def refdata_load(ctx: typer.Context, file: Path) -> None:
     """Load assets, parties and accounts from a YAML or CSV file (all or nothing)."""
     from backoffice.formats.refdata_file import read_refdata
@@ -117,6 +158,7 @@ def refdata_load(ctx: typer.Context, file: Path) -> None:
 
 
 @refdata_app.command("list")
+@requires("refdata.read", "read")
 def refdata_list(
     ctx: typer.Context,
     section: Annotated[str, typer.Argument(help="assets, parties or accounts")] = "accounts",
@@ -191,12 +233,15 @@ def _register_subcommands() -> None:
     from backoffice.cli.recon import recon_app
     from backoffice.cli.settlement import settlement_app
     from backoffice.cli.trades import trades_app
+    from backoffice.cli.users import roles_app, users_app
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(trades_app, name="trades")
     app.add_typer(settlement_app, name="settlement")
     app.add_typer(recon_app, name="recon")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(users_app, name="users")
+    app.add_typer(roles_app, name="roles")
 
 
 _register_subcommands()

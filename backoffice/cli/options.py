@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -19,6 +21,68 @@ def cli_context(ctx: typer.Context) -> Any:
     from backoffice.cli.main import _context as context
 
     return context(ctx)
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+_SECRET_OPTIONS = frozenset({"password", "token"})
+
+
+def requires(
+    permission: str, access: str = "write", *, migrate: bool = True
+) -> Callable[[Command], Command]:
+    """The command runs through the command layer under `permission`: as the authenticated
+    user, refused when their roles lack it, audited (`backoffice.commands.invocation`).
+    Put it under `@app.command(...)`; tests/test_permissions.py checks every command has it."""
+
+    def decorate(command: Command) -> Command:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            from backoffice.commands.invocation import Access, invoke
+
+            ctx: Any = kwargs.get("ctx", args[0] if args else None)
+            # typer passes its own (vendored) click's Context: known by what it does.
+            if not hasattr(ctx, "find_root") or not hasattr(ctx, "info_name"):
+                raise ProblemError(Problem("internal", "a command needs its typer.Context"))
+            context = cli_context(ctx)
+            name = _command_name(ctx)
+            with invoke(
+                context.store(migrate=migrate),
+                context.principal(),
+                name,
+                permission,
+                access=Access(access),
+                request=_request(kwargs),
+            ):
+                return command(*args, **kwargs)
+
+        run.permission = permission  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def _command_name(ctx: Any) -> str:
+    """`ledger post`: the command's words below the root, whatever the program is called."""
+    words: list[str] = []
+    while ctx.parent is not None:
+        words.insert(0, str(ctx.info_name))
+        ctx = ctx.parent
+    return " ".join(words)
+
+
+def _request(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The command's arguments as given, for its audit event (secrets never)."""
+    return {
+        name: _plain(value)
+        for name, value in arguments.items()
+        if name != "ctx" and value is not None and name not in _SECRET_OPTIONS
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    return value if isinstance(value, str | int | bool) else str(value)
 
 
 def optional_date(text: str | None, option: str) -> dt.date | None:

@@ -16,6 +16,7 @@ from backoffice.cli.options import (
     page_hint,
     print_page_json,
     required_date,
+    requires,
 )
 from backoffice.cli.output import Listing, print_json, say
 from backoffice.errors import Problem, ProblemError, Source
@@ -88,6 +89,7 @@ def _file_text(path: Path) -> str:
 
 
 @recon_app.command("import")
+@requires("recon.import")
 def recon_import(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="camt.053, MT940/950, CSV; semt.002, MT535")],
@@ -189,6 +191,7 @@ def _imported(row: dict[str, Any]) -> str:
 
 
 @recon_app.command("quarantine")
+@requires("recon.read", "read")
 def recon_quarantine(
     ctx: typer.Context,
     limit: LimitOption = list_page_default,
@@ -220,6 +223,7 @@ def recon_quarantine(
 
 
 @recon_app.command("statements")
+@requires("recon.read", "read")
 def recon_statements(
     ctx: typer.Context,
     limit: LimitOption = list_page_default,
@@ -246,6 +250,7 @@ def recon_statements(
 
 
 @recon_app.command("run")
+@requires("recon.run")
 def recon_run(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="reconcile up to this value date")],
@@ -288,6 +293,7 @@ def recon_run(
 
 
 @recon_app.command("breaks")
+@requires("recon.read", "read")
 def recon_breaks(
     ctx: typer.Context,
     status: Annotated[
@@ -325,6 +331,7 @@ def recon_breaks(
 
 
 @recon_app.command("break")
+@requires("recon.break.update")
 def recon_break(
     ctx: typer.Context,
     break_id: str,
@@ -343,6 +350,7 @@ def recon_break(
 
 
 @resolve_app.command("match")
+@requires("recon.match")
 def resolve_match(ctx: typer.Context, statement_break: str, books_break: str) -> None:
     """Match a statement-side break with a books-side break by hand."""
     from backoffice.recon.service import manual_match
@@ -353,6 +361,7 @@ def resolve_match(ctx: typer.Context, statement_break: str, books_break: str) ->
 
 
 @resolve_app.command("propose")
+@requires("recon.correction.propose")
 def resolve_propose(
     ctx: typer.Context,
     break_id: str,
@@ -385,6 +394,7 @@ def resolve_propose(
 
 
 @resolve_app.command("approve")
+@requires("recon.correction.approve")
 def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
     """Approve a proposed correction: the entry is posted and the break resolved."""
     from backoffice.recon.service import decide_correction
@@ -395,6 +405,7 @@ def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
 
 
 @resolve_app.command("reject")
+@requires("recon.correction.approve")
 def resolve_reject(ctx: typer.Context, correction_id: int) -> None:
     """Reject a proposed correction."""
     from backoffice.recon.service import decide_correction

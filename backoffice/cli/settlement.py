@@ -17,6 +17,7 @@ from backoffice.cli.options import (
     page_hint,
     print_page_json,
     required_date,
+    requires,
 )
 from backoffice.cli.output import Listing, print_json, say
 from backoffice.errors import Problem, ProblemError
@@ -28,6 +29,7 @@ settlement_app = typer.Typer(
 
 
 @settlement_app.command("net")
+@requires("settlement.net")
 def settlement_net(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="settlement date YYYY-MM-DD")],
@@ -70,6 +72,7 @@ def settlement_net(
 
 
 @settlement_app.command("instruct")
+@requires("settlement.instruct")
 def settlement_instruct(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="settlement date YYYY-MM-DD")],
@@ -102,6 +105,7 @@ def settlement_instruct(
 
 
 @settlement_app.command("status")
+@requires("settlement.status")
 def settlement_status(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="sese.024/025 XML, MT548/544-547 FIN")],
@@ -145,6 +149,7 @@ def settlement_status(
 
 
 @settlement_app.command("fails")
+@requires("settlement.read", "read")
 def settlement_fails(
     ctx: typer.Context,
     as_of: Annotated[str, typer.Option("--as-of", help="date YYYY-MM-DD")],
@@ -171,6 +176,7 @@ def settlement_fails(
 
 
 @settlement_app.command("penalties")
+@requires("settlement.read", "audited-read")
 def settlement_penalties(
     ctx: typer.Context,
     month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
@@ -260,6 +266,7 @@ def settlement_penalties(
 
 
 @settlement_app.command("quarantine")
+@requires("settlement.read", "read")
 def settlement_quarantine(
     ctx: typer.Context,
     limit: LimitOption = list_page_default,

@@ -20,6 +20,7 @@ from backoffice.cli.options import (
     page_hint,
     print_page_json,
     required_date,
+    requires,
 )
 from backoffice.cli.output import Listing, print_json, say, stderr
 from backoffice.errors import Problem, ProblemError, Source
@@ -84,6 +85,7 @@ def _print_problems(problems: list[Problem], limit: int = 20) -> None:
 
 
 @trades_app.command("import")
+@requires("trades.import")
 def trades_import(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="FIX logs or trades CSV files")],
@@ -131,6 +133,7 @@ def trades_import(
 
 
 @trades_app.command("list")
+@requires("trades.read", "read")
 def trades_list(
     ctx: typer.Context,
     date: Annotated[str | None, typer.Option("--date", help="trade date YYYY-MM-DD")] = None,
@@ -164,6 +167,7 @@ def trades_list(
 
 
 @trades_app.command("quarantine")
+@requires("trades.read", "read")
 def trades_quarantine(
     ctx: typer.Context,
     all_items: Annotated[
@@ -200,6 +204,7 @@ def trades_quarantine(
 
 
 @trades_app.command("resubmit")
+@requires("trades.import")
 def trades_resubmit(
     ctx: typer.Context,
     item_id: Annotated[int, typer.Argument(help="the quarantine id (trades quarantine)")],
@@ -252,6 +257,7 @@ def trades_resubmit(
 
 
 @trades_app.command("allocate")
+@requires("trades.allocate")
 def trades_allocate(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="FIX AllocationInstruction (35=J) log or CSV")],
@@ -284,6 +290,7 @@ def trades_allocate(
 
 
 @trades_app.command("confirm")
+@requires("trades.confirm")
 def trades_confirm(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="trade date YYYY-MM-DD")],
@@ -302,6 +309,7 @@ def trades_confirm(
 
 
 @trades_app.command("affirm")
+@requires("trades.affirm")
 def trades_affirm(
     ctx: typer.Context,
     file: Annotated[
@@ -350,6 +358,7 @@ def trades_affirm(
 
 
 @trades_app.command("unaffirmed")
+@requires("trades.read", "read")
 def trades_unaffirmed(
     ctx: typer.Context,
     date: Annotated[str, typer.Option("--date", help="trade date YYYY-MM-DD")],
@@ -375,6 +384,7 @@ def trades_unaffirmed(
 
 
 @trades_app.command("verify")
+@requires("trades.read", "read")
 def trades_verify(ctx: typer.Context) -> None:
     """Prove the books tie out to the trades; exit 1 naming every difference."""
     from backoffice.trades.verify import verify_trades

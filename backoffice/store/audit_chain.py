@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,18 +25,65 @@ GENESIS_HASH = "0" * 64  # the hash before the first event
 verify_chunk_events_max = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class AuditStamp:
+    """Who acted and how, as the command layer knows it: stamped on every event it causes."""
+
+    user_id: int | None
+    authentication: str
+    permission: str
+    outcome: str = "ok"
+
+    def fields(self) -> list[object]:
+        return [self.user_id, self.authentication, self.permission, self.outcome]
+
+
+@dataclass(slots=True)
+class Acting:
+    """The command being run on this thread (the command layer sets it): its stamp, and how
+    many events it has appended, so a failure after its event is not recorded twice."""
+
+    stamp: AuditStamp
+    events: int = field(default=0)
+
+
+acting: ContextVar[Acting | None] = ContextVar("backoffice_acting", default=None)
+
+
 def event_hash(
-    previous: str, event_id: int, at_us: int, actor: str, command: str, detail: str
+    previous: str,
+    event_id: int,
+    at_us: int,
+    actor: str,
+    command: str,
+    detail: str,
+    stamp: list[object] | None = None,
 ) -> str:
-    """SHA-256 of the previous hash and the event's fields, as a canonical JSON array."""
-    body = orjson.dumps([previous, event_id, at_us, actor, command, detail])
-    return hashlib.sha256(body).hexdigest()
+    """SHA-256 of the previous hash and the event's fields, as a canonical JSON array. Events
+    from before the command layer have no stamp and hash as they always did; a stamp added to
+    one of them, or removed from a later one, changes its hash."""
+    fields: list[object] = [previous, event_id, at_us, actor, command, detail]
+    if stamp is not None and any(value is not None for value in stamp):
+        fields.extend(stamp)
+    return hashlib.sha256(orjson.dumps(fields)).hexdigest()
 
 
 def append_event(
-    connection: sa.Connection, at_us: int, actor: str, command: str, detail_json: str
+    connection: sa.Connection,
+    at_us: int,
+    actor: str,
+    command: str,
+    detail_json: str,
+    stamp: AuditStamp | None = None,
 ) -> int:
-    """Append one audit event and its link in the chain, in the caller's transaction."""
+    """Append one audit event and its link in the chain, in the caller's transaction. The
+    stamp is the running command's unless one is given (a refusal names its own outcome)."""
+    running = acting.get()
+    if stamp is None and running is not None:
+        stamp = running.stamp
+    if running is not None:
+        running.events += 1
+    stamped: list[object] = stamp.fields() if stamp is not None else [None, None, None, None]
     head = schema.audit_head
     query = sa.select(head.c.event_id, head.c.hash).where(head.c.id == 1)
     if connection.dialect.name == "postgresql":
@@ -44,11 +92,20 @@ def append_event(
     event_id = int(
         connection.execute(
             sa.insert(schema.audit_log)
-            .values(at_us=at_us, actor=actor, command=command, detail_json=detail_json)
+            .values(
+                at_us=at_us,
+                actor=actor,
+                command=command,
+                detail_json=detail_json,
+                user_id=stamped[0],
+                authentication=stamped[1],
+                permission=stamped[2],
+                outcome=stamped[3],
+            )
             .returning(schema.audit_log.c.id)
         ).scalar_one()
     )
-    digest = event_hash(previous.hash, event_id, at_us, actor, command, detail_json)
+    digest = event_hash(previous.hash, event_id, at_us, actor, command, detail_json, stamped)
     connection.execute(sa.insert(schema.audit_chain).values(event_id=event_id, hash=digest))
     connection.execute(sa.update(head).where(head.c.id == 1).values(event_id=event_id, hash=digest))
     return event_id
@@ -68,7 +125,13 @@ def verify_chain(connection: sa.Connection) -> ChainReport:
     for event in _events(connection):
         count += 1
         expected = event_hash(
-            previous, event.id, event.at_us, event.actor, event.command, event.detail_json
+            previous,
+            event.id,
+            event.at_us,
+            event.actor,
+            event.command,
+            event.detail_json,
+            [event.user_id, event.authentication, event.permission, event.outcome],
         )
         if event.hash is None:
             return _broken(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,13 +20,52 @@ from backoffice.store.audit_chain import ChainReport, verify_chain
 from backoffice.store.engine import Store
 
 
-def audit_page(store: Store, *, limit: int = list_page_default, after: int | None = None) -> Page:
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events: by whom (login), under which permission, with which outcome, and the UTC
+    days from `since` to `until`, both included."""
+
+    user: str | None = None
+    permission: str | None = None
+    outcome: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        log = schema.audit_log
+        found: list[sa.ColumnElement[bool]] = []
+        if self.user is not None:
+            found.append(log.c.actor == self.user)
+        if self.permission is not None:
+            found.append(log.c.permission == self.permission)
+        if self.outcome is not None:
+            found.append(log.c.outcome == self.outcome)
+        if self.since is not None:
+            found.append(log.c.at_us >= day_start_us(self.since))
+        if self.until is not None:
+            found.append(log.c.at_us < day_start_us(self.until + dt.timedelta(days=1)))
+        return found
+
+
+def day_start_us(day: dt.date) -> int:
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return int(start.timestamp()) * 1_000_000
+
+
+def audit_page(
+    store: Store,
+    *,
+    limit: int = list_page_default,
+    after: int | None = None,
+    where: AuditFilter = AuditFilter(),
+) -> Page:
     """Audit events oldest first, with their chain hash (keyset over the event id)."""
     log, chain = schema.audit_log, schema.audit_chain
     limit = bounded_limit(limit)
     query = (
         sa.select(log, chain.c.hash)
         .outerjoin(chain, chain.c.event_id == log.c.id)
+        .where(*where.conditions())
         .order_by(log.c.id)
         .limit(limit + 1)
     )
@@ -42,6 +82,10 @@ def _event(row: Any) -> dict[str, Any]:
         "id": row.id,
         "at": at.isoformat(timespec="microseconds"),
         "actor": row.actor,
+        "user_id": row.user_id,
+        "authentication": row.authentication,
+        "permission": row.permission,
+        "outcome": row.outcome,
         "command": row.command,
         "detail": orjson.loads(row.detail_json),
         "hash": row.hash,

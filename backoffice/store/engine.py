@@ -42,6 +42,9 @@ def one_line(error: object) -> str:
     return " ".join(str(error).split())
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 class Store:
     """One database. `write()` and `read()` hand out a connection inside one transaction."""
 
@@ -61,6 +64,14 @@ class Store:
             )
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+        host = self.engine.url.host or self.engine.url.query.get("host")
+        # On this machine: a SQLite file, or PostgreSQL over a Unix socket or loopback. Only
+        # then may a CLI user be known by their OS login (as PostgreSQL's peer authentication).
+        self.local = (
+            self.dialect == "sqlite"
+            or not host
+            or (isinstance(host, str) and (host.startswith("/") or host in _LOOPBACK))
+        )
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:

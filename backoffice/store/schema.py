@@ -118,6 +118,14 @@ audit_log = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("command", sa.String(64), nullable=False),
     sa.Column("detail_json", sa.Text, nullable=False),
+    # Who acted and how, from the command layer (NULL on events written before it existed).
+    sa.Column("user_id", sa.BigInteger, nullable=True),
+    sa.Column("authentication", sa.String(64), nullable=True),
+    sa.Column("permission", sa.String(64), nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Index("ix_audit_log_actor", "actor", "id"),
+    sa.Index("ix_audit_log_permission", "permission", "id"),
+    sa.Index("ix_audit_log_at_us", "at_us"),
 )
 
 # The audit trail's hash chain (store/audit_chain.py): one hash per event, append-only, and
@@ -136,6 +144,81 @@ audit_head = sa.Table(
     sa.Column("event_id", Id, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.CheckConstraint("id = 1", name="ck_audit_head_one_row"),
+)
+
+# Identity (admin/identity_service.py). Users are never deleted, only disabled: the first
+# user ends single-operator mode for good.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("login", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("os_user", sa.String(64), nullable=True, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("created_at_us", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("disabled_at_us", sa.BigInteger, nullable=True),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("role", sa.String(64), primary_key=True),
+)
+
+# Custom roles (the built-in ones are code: admin/roles.py).
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("permissions_json", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("changed_at_us", sa.BigInteger, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_us", sa.BigInteger, nullable=True),
+    sa.Column("last_used_at_us", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at_us", sa.BigInteger, nullable=True),
+)
+
+# Four-eyes approval (admin/approval_service.py): a command parked with its request and the
+# effect it would have, and each person's decision (one per person: the primary key).
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("command", sa.String(64), nullable=False),
+    sa.Column("permission", sa.String(64), nullable=False),
+    sa.Column("request_json", sa.Text, nullable=False),
+    sa.Column("effect_json", sa.Text, nullable=False),
+    sa.Column("maker_user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("approvers_required", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at_us", sa.BigInteger, nullable=False),
+    sa.Column("decided_at_us", sa.BigInteger, nullable=True),
+    sa.Column("result_json", sa.Text, nullable=True),
+    sa.CheckConstraint("approvers_required >= 1", name="ck_approvals_approvers"),
+    sa.Index("ix_approvals_status", "status", "id"),
+)
+
+approval_decisions = sa.Table(
+    "approval_decisions",
+    metadata,
+    sa.Column("approval_id", Id, sa.ForeignKey("approvals.id"), primary_key=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
 )
 
 commission_schedules = sa.Table(
