@@ -17,13 +17,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from backoffice.money import format_amount
-from backoffice.recon.service import (
-    decide_correction,
-    import_holdings,
-    import_statements,
-    propose_correction,
-    reconcile,
-)
+from backoffice.recon.correction_service import decide_correction, propose_correction
+from backoffice.recon.position_service import import_holdings
+from backoffice.recon.run_service import reconcile
+from backoffice.recon.statement_service import import_statements
 from backoffice.store import schema
 from backoffice.store.engine import Store
 

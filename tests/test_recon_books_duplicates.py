@@ -10,7 +10,8 @@ import pytest
 
 from backoffice.ledger.model import EntryOutcome, EntryRequest
 from backoffice.ledger.service import post_entries
-from backoffice.recon.service import list_breaks, run_recon
+from backoffice.recon.queries import list_breaks
+from backoffice.recon.run_service import run_recon
 from backoffice.refdata.service import load_refdata
 from backoffice.store.engine import Store
 from tests.books import reference_data

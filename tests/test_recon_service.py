@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from backoffice.errors import ProblemError, Source
 from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
 from backoffice.ledger.service import post_entries
+from backoffice.recon.break_service import manual_match, update_break
+from backoffice.recon.correction_service import decide_correction, propose_correction
 from backoffice.recon.model import (
     Holding,
     HoldingsStatement,
@@ -24,18 +26,10 @@ from backoffice.recon.model import (
     StatementFormat,
     StatementLine,
 )
-from backoffice.recon.service import (
-    decide_correction,
-    import_holdings,
-    import_statements,
-    list_breaks,
-    list_statements,
-    manual_match,
-    propose_correction,
-    reconcile_positions,
-    run_recon,
-    update_break,
-)
+from backoffice.recon.position_service import import_holdings, reconcile_positions
+from backoffice.recon.queries import list_breaks, list_statements
+from backoffice.recon.run_service import run_recon
+from backoffice.recon.statement_service import import_statements
 from backoffice.refdata.service import load_refdata
 from backoffice.store import schema
 from backoffice.store.engine import Store

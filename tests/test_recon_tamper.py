@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from backoffice.recon.service import decide_correction, list_breaks, propose_correction
+from backoffice.recon.correction_service import decide_correction, propose_correction
+from backoffice.recon.queries import list_breaks
 from backoffice.store import schema
 from backoffice.store.engine import Store, open_store
 from tests.books import CLIENT_OPEN, USD

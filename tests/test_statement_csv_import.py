@@ -24,13 +24,9 @@ from backoffice.errors import ProblemError, Source
 from backoffice.formats.statement_csv import read_statement_csv, scan_statement_csv
 from backoffice.recon import statement_import_service
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
-from backoffice.recon.service import (
-    ImportResult,
-    _statement_hash,
-    import_statements,
-    list_statements,
-)
+from backoffice.recon.queries import list_statements
 from backoffice.recon.statement_import_service import import_statement_stream
+from backoffice.recon.statement_service import ImportResult, import_statements, statement_hash
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from tests.cli_runner import Cli
@@ -134,7 +130,7 @@ def test_a_file_of_many_chunks_stores_every_line_once_in_file_order_per_statemen
     references = [orjson.loads(line[3]) for line in monday]
     assert references == [["E2E-0001"], *[[f"E2E-{n:04d}"] for n in range(10)], ["REF-2"]]
     assert [line[2] for line in lines if line[0] == TUESDAY_ID] == [12550]
-    whole = {s.statement_id: _statement_hash(s) for s in read_statement_csv(path)}
+    whole = {s.statement_id: statement_hash(s) for s in read_statement_csv(path)}
     assert stored_hashes(books) == whole
     # Tuesday (row 2) opens at 750.00 where Monday now closes at 760.00: checked after Monday.
     assert result.balance_breaks == ["BAL-2-1"]
@@ -204,7 +200,7 @@ def test_recon_import_of_a_statement_csv_streams_it(
     [row] = outcome.json()
     assert (row["statements"], row["lines"], row["existing"]) == (2, 8, 0)
     assert stored_hashes(books) == {
-        s.statement_id: _statement_hash(s) for s in read_statement_csv(path)
+        s.statement_id: statement_hash(s) for s in read_statement_csv(path)
     }
 
 
@@ -259,7 +255,7 @@ def test_the_hash_of_lines_added_one_at_a_time_is_the_whole_statements_hash(
         opening_balance=opening, opening_date=day if opening else None, closing_balance="1",
         closing_date=day, lines=tuple(lines), source=Source("statement.csv", 1),
     )  # fmt: skip
-    assert _statement_hash(statement) == whole_file_hash(statement)
+    assert statement_hash(statement) == whole_file_hash(statement)
 
 
 def test_a_statement_twice_in_one_stream_is_stored_once_as_a_whole_file_import_does(

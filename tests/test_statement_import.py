@@ -1,6 +1,6 @@
-"""Statements into reconciliation (backoffice.recon.service.import_statements), as banks write
-them: without an opening balance, with the account in the several ways :25: and <Acct> hold
-it, and with statement ids that are not unique (issue 10)."""
+"""Statements into reconciliation (backoffice.recon.statement_service.import_statements), as
+banks write them: without an opening balance, with the account in the several ways :25: and
+<Acct> hold it, and with statement ids that are not unique (issue 10)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,9 @@ from backoffice.errors import ProblemError, Source
 from backoffice.formats.camt053 import read_camt053
 from backoffice.formats.mt940 import read_mt940
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
-from backoffice.recon.service import (
-    account_part,
-    import_statements,
-    list_breaks,
-    list_statements,
-    run_recon,
-)
+from backoffice.recon.queries import list_breaks, list_statements
+from backoffice.recon.run_service import run_recon
+from backoffice.recon.statement_service import account_part, import_statements
 from backoffice.refdata.model import Account, AccountType, Asset, AssetKind
 from backoffice.refdata.service import load_refdata
 from backoffice.store import schema

@@ -13,7 +13,8 @@ from alembic import command
 
 from backoffice.errors import Source
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
-from backoffice.recon.service import _statement_hash, import_statements, list_statements
+from backoffice.recon.queries import list_statements
+from backoffice.recon.statement_service import import_statements, statement_hash
 from backoffice.refdata.service import load_refdata
 from backoffice.store import schema
 from backoffice.store.engine import Store, open_store
@@ -96,7 +97,7 @@ def import_before_0005(store: Store) -> None:
             ),
             {
                 "sid": statement.statement_id, "account": IBAN, "account_id": account_id,
-                "day": MONDAY, "hash": _statement_hash(statement),
+                "day": MONDAY, "hash": statement_hash(statement),
             },
         ).scalar_one()  # fmt: skip
         connection.execute(

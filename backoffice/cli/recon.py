@@ -100,8 +100,9 @@ def recon_import(
     unknown account, changed since its first import) goes to the quarantine with every
     reason (`recon quarantine`); the other files go on, and the exit code is 1."""
     from backoffice.ledger.service import quarantine_one
-    from backoffice.recon.service import import_holdings, import_statements
+    from backoffice.recon.position_service import import_holdings
     from backoffice.recon.statement_import_service import import_statement_stream
+    from backoffice.recon.statement_service import import_statements
 
     context = cli_context(ctx)
     results: list[dict[str, Any]] = []
@@ -263,7 +264,7 @@ def recon_run(
     """Match statements against the books (and custodian holdings against positions); what is
     left becomes breaks."""
     from backoffice.formats.recon_rules import read_recon_rules
-    from backoffice.recon.service import reconcile
+    from backoffice.recon.run_service import reconcile
 
     context = cli_context(ctx)
     day = required_date(date, "--date")
@@ -340,7 +341,7 @@ def recon_break(
     comment: Annotated[str | None, typer.Option("--comment")] = None,
 ) -> None:
     """Assign a break, move it to investigating, comment on it."""
-    from backoffice.recon.service import update_break
+    from backoffice.recon.break_service import update_break
 
     context = cli_context(ctx)
     update_break(
@@ -353,7 +354,7 @@ def recon_break(
 @requires("recon.match")
 def resolve_match(ctx: typer.Context, statement_break: str, books_break: str) -> None:
     """Match a statement-side break with a books-side break by hand."""
-    from backoffice.recon.service import manual_match
+    from backoffice.recon.break_service import manual_match
 
     context = cli_context(ctx)
     manual_match(context.store(), statement_break, books_break, actor=context.actor)
@@ -370,7 +371,7 @@ def resolve_propose(
     json: JsonOption = False,
 ) -> None:
     """Propose a correcting ledger entry for a break (another person approves it)."""
-    from backoffice.recon.service import propose_correction
+    from backoffice.recon.correction_service import propose_correction
 
     postings = []
     for text in posting:
@@ -397,7 +398,7 @@ def resolve_propose(
 @requires("recon.correction.approve")
 def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
     """Approve a proposed correction: the entry is posted and the break resolved."""
-    from backoffice.recon.service import decide_correction
+    from backoffice.recon.correction_service import decide_correction
 
     context = cli_context(ctx)
     key = decide_correction(context.store(), correction_id, approve=True, actor=context.actor)
@@ -408,7 +409,7 @@ def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
 @requires("recon.correction.approve")
 def resolve_reject(ctx: typer.Context, correction_id: int) -> None:
     """Reject a proposed correction."""
-    from backoffice.recon.service import decide_correction
+    from backoffice.recon.correction_service import decide_correction
 
     context = cli_context(ctx)
     decide_correction(context.store(), correction_id, approve=False, actor=context.actor)

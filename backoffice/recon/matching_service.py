@@ -19,11 +19,13 @@ Rules, in order; each takes only what the earlier ones left:
 
 Deterministic: where several pairs compete, items pair in the order of their ids (the k-th
 statement line of a key with the k-th book item of that key), so the same inputs always give
-the same matches. What is left is classified as breaks by `classify`.
+the same matches. What is left is classified as breaks by `classify`. `match_by_rule_sets`
+runs the engine once per set of matching rules, for the accounts that share it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -408,3 +410,42 @@ def _typed_books(left_books: pl.DataFrame, matched: Matched) -> pl.DataFrame:
         "reference",
         pl.col("twin").cast(pl.Int64).alias("other_id"),
     )
+
+
+def match_by_rule_sets(
+    statement: pl.DataFrame,
+    books: pl.DataFrame,
+    history: pl.DataFrame,
+    books_history: pl.DataFrame,
+    ids: Sequence[int],
+    codes: Mapping[int, str],
+    rules: MatchingRules,
+    account_rules: Mapping[str, MatchingRules],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(pairs, breaks): accounts sharing a rule set are matched together, one run per set;
+    match numbers are kept apart across runs."""
+    groups: dict[MatchingRules, list[str]] = {}
+    for account_id in ids:
+        groups.setdefault(account_rules.get(codes[account_id], rules), []).append(str(account_id))
+    all_pairs: list[pl.DataFrame] = []
+    all_breaks: list[pl.DataFrame] = []
+    offset = 0
+    for group_rules, accounts in groups.items():
+        mine = pl.col("account").is_in(accounts)
+        matched = match(
+            statement.filter(mine),
+            books.filter(mine),
+            group_rules,
+            history.filter(mine),
+            books_history.filter(mine),
+        )
+        found = classify(matched)
+        pairs = matched.pairs.with_columns(pl.col("match") + offset)
+        if pairs.height:
+            offset = int(pairs["match"].max()) + 1  # type: ignore[arg-type]
+        all_pairs.append(pairs)
+        all_breaks.append(found)
+    if not all_pairs:
+        empty = match(statement.clear(), books.clear(), rules)
+        return empty.pairs, classify(empty)
+    return pl.concat(all_pairs), pl.concat(all_breaks).sort("side", "id")

@@ -21,19 +21,19 @@ import orjson
 import sqlalchemy as sa
 
 from backoffice.errors import InvariantViolation, ProblemError
+from backoffice.recon.balance_service import check_balances
+from backoffice.recon.books_service import now_us
 from backoffice.recon.model import Statement, StatementLine
-from backoffice.recon.service import (
+from backoffice.recon.statement_service import (
     ImportResult,
     StatementHash,
-    _account_for,
-    _amount,
-    _check_balances,
-    _check_numbering,
-    _statement_identity,
-    _stored_statement,
     audit_statement_import,
-    now_us,
+    check_numbering,
+    parsed_amount,
+    statement_account,
     statement_changed,
+    statement_identity,
+    stored_statement,
 )
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -100,7 +100,7 @@ def import_statement_stream(
             row_id = _known(plan.row_id)
             unchecked = (row_id + 1, _known(last_id)) if row_id != last_id else None
             result.balance_breaks.extend(
-                _check_balances(connection, row_id, plan.account_id, plan.scale, actor, unchecked)
+                check_balances(connection, row_id, plan.account_id, plan.scale, actor, unchecked)
             )
         audit_statement_import(connection, actor, source_file, result)
     return result
@@ -117,22 +117,22 @@ def _plans(
         plan = _Plan(statement, StatementHash(statement))
         plans.append(plan)
         try:
-            _check_numbering(statement)
-            plan.account_id, plan.scale = _account_for(connection, statement)
+            check_numbering(statement)
+            plan.account_id, plan.scale = statement_account(connection, statement)
             opening = (
-                _amount(statement.opening_balance, plan.scale, statement.source)
+                parsed_amount(statement.opening_balance, plan.scale, statement.source)
                 if statement.opening_balance is not None
                 else None
             )
-            identity = _statement_identity(statement, opening)
+            identity = statement_identity(statement, opening)
             # The same statement twice in one file: the second is the first's, stored by now
             # in import_statements, its hash known once the lines are read.
             plan.same_as = planned.get((plan.account_id, identity))
-            stored = _stored_statement(connection, plan.account_id, statement, identity)
+            stored = stored_statement(connection, plan.account_id, statement, identity)
             if plan.same_as is not None or stored is not None:
                 plan.stored_hash = str(stored.body_hash) if stored is not None else None
                 continue
-            closing = _amount(statement.closing_balance, plan.scale, statement.source)
+            closing = parsed_amount(statement.closing_balance, plan.scale, statement.source)
             plan.row_id = _insert_statement(
                 connection, plan, opening, closing, identity, source_file
             )
@@ -191,7 +191,7 @@ def _store_lines(
         if plan.row_id is None or plan.line_refusal is not None:
             continue
         try:
-            amount = _amount(line.amount, plan.scale, line.source)
+            amount = parsed_amount(line.amount, plan.scale, line.source)
         except ProblemError as refusal:
             plan.line_refusal = refusal
             continue
