@@ -10,7 +10,7 @@ import datetime as dt
 import re
 
 from backoffice.errors import Source
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.formats.mt548 import Iso15022Field, Iso15022Text
 from backoffice.money import is_zero, plain_number
 from backoffice.settlement.model import StatusAdvice, StatusKind

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, Source
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.settlement.model import StatusAdvice, StatusKind
 
 fields_per_message_max = 1_000  # FIN fields

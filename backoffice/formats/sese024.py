@@ -17,7 +17,7 @@ import xmlschema
 
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, Source
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.formats.mt548 import (
     StatusBlock,
     StatusReason,

@@ -69,7 +69,7 @@ from backoffice.formats.fin import (
     SEPARATORS,
     enveloped_texts,
 )
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.formats.mt544 import FIN_CONFIRMATIONS, mt544_confirmation
 from backoffice.formats.mt548 import FIN_STATUS_ADVICE, Iso15022Text, mt548_advice
 from backoffice.formats.sese024 import read_document
