@@ -26,7 +26,7 @@ from backoffice.ledger.model import EntryOutcome, EntryRequest, PostingRequest
 from backoffice.ledger.service import post_in_transaction, quarantine_one
 from backoffice.money import format_amount, parse_amount
 from backoffice.settlement.instruction_service import obligation_rows
-from backoffice.settlement.model import StatusAdvice, StatusKind
+from backoffice.settlement.model import ObligationStatus, StatusAdvice, StatusKind
 from backoffice.settlement.service import now_us
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -112,7 +112,7 @@ def _apply(connection: sa.Connection, advice: StatusAdvice, actor: str) -> str:
             [Problem("unknown_instruction", f"no instruction {advice.reference!r} of ours", where)]
         )
     (obligation,) = obligation_rows(connection, o.c.obligation_id == instruction.obligation_id)
-    if obligation.status in ("settled", "cancelled"):
+    if obligation.status in (ObligationStatus.SETTLED, ObligationStatus.CANCELLED):
         raise _Refused(
             [
                 Problem(
@@ -138,7 +138,7 @@ def _apply(connection: sa.Connection, advice: StatusAdvice, actor: str) -> str:
             "reason": None if complete else advice.reason,
         }
         outcome = "settled" if complete else "applied"
-    elif obligation.status != "partially_settled":
+    elif obligation.status != ObligationStatus.PARTIALLY_SETTLED:
         values = {
             "status": advice.status.value,
             "reason": " ".join(filter(None, (advice.reason_code, advice.reason))) or None,
@@ -147,7 +147,7 @@ def _apply(connection: sa.Connection, advice: StatusAdvice, actor: str) -> str:
         connection.execute(
             sa.update(o).where(o.c.obligation_id == obligation.obligation_id).values(**values)
         )
-    if values.get("status") == "settled":
+    if values.get("status") == ObligationStatus.SETTLED:
         t, ot = schema.trades, schema.obligation_trades
         trades = sa.select(ot.c.trade_id).where(ot.c.obligation_id == obligation.obligation_id)
         connection.execute(

@@ -52,7 +52,7 @@ def affirm(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSummar
                             )
                         ]
                     )
-                if row.status == "cancelled":
+                if row.status == TradeStatus.CANCELLED:
                     raise Refused(
                         [
                             Problem(

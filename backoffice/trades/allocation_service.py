@@ -134,12 +134,12 @@ def _apply_instruction(
                     )
                 ]
             )
-        if stored.status == "cancelled":
+        if stored.status == TradeStatus.CANCELLED:
             return False
         _cancel_allocation(connection, stored, instruction, actor)
         return True
     body_hash = _body_hash(instruction)
-    if stored is not None and stored.status == "cancelled":
+    if stored is not None and stored.status == TradeStatus.CANCELLED:
         raise Refused(
             [
                 Problem(
@@ -405,7 +405,7 @@ def _cancel_allocation(
             a.c.alloc_id == stored.alloc_id
         )
     ).all()
-    settled = [row.allocation_id for row in live if row.status == "settled"]
+    settled = [row.allocation_id for row in live if row.status == TradeStatus.SETTLED]
     if settled:
         raise Refused(
             [
@@ -428,7 +428,7 @@ def _cancel_allocation(
             source=instruction.source,
         )
         for row in live
-        if row.status != "cancelled"
+        if row.status != TradeStatus.CANCELLED
     ]
     at = now_us()
     results = post_in_transaction(

@@ -100,7 +100,11 @@ def _confirmation_details(
         .outerjoin(t, t.c.trade_id == a.c.trade_id)
         .outerjoin(cp, cp.c.id == t.c.counterparty_id)
         .outerjoin(block_trade, block_trade.c.alloc_id == a.c.alloc_id)
-        .where(a.c.trade_date == trade_date, a.c.confirm_id.is_not(None), a.c.status != "cancelled")
+        .where(
+            a.c.trade_date == trade_date,
+            a.c.confirm_id.is_not(None),
+            a.c.status != TradeStatus.CANCELLED,
+        )
         .order_by(a.c.id)
     ).all()
     details = []
