@@ -13,14 +13,11 @@ from pathlib import Path
 
 from backoffice.errors import Problem
 from backoffice.formats.settlement_status import read_settlement_messages
-from backoffice.settlement.instruction_service import (
-    apply_statuses,
-    fails,
-    instruct,
-    write_instructions,
-)
+from backoffice.settlement.fail_service import fails
+from backoffice.settlement.instruction_service import instruct, write_instructions
 from backoffice.settlement.model import NettingMode, SettlementInstruction
 from backoffice.settlement.service import net_obligations
+from backoffice.settlement.status_service import apply_statuses
 from backoffice.store.engine import Store
 
 

@@ -27,12 +27,9 @@ from backoffice.formats.confirmations import write_confirmation_documents
 from backoffice.formats.fix_log import read_fix_log
 from backoffice.ledger.reports import balances
 from backoffice.store.engine import Store
-from backoffice.trades.post_trade_service import (
-    affirm,
-    allocate,
-    confirm,
-    write_confirmations,
-)
+from backoffice.trades.affirmation_service import affirm
+from backoffice.trades.allocation_service import allocate
+from backoffice.trades.confirmation_service import confirm, write_confirmations
 from backoffice.trades.queries import unaffirmed
 from backoffice.trades.service import import_executions
 from backoffice.trades.verify import verify_trades

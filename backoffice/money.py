@@ -70,3 +70,14 @@ def format_amount(minor: int, scale: int) -> str:
     sign = "-" if minor < 0 else ""
     whole, fraction = divmod(abs(minor), 10**scale)
     return f"{sign}{whole}.{fraction:0{scale}d}"
+
+
+def plain_number(integer: str, fraction: str | None) -> str:
+    """Digits as a plain decimal string with a dot and no leading zeros: ("0100", "") -> "100"."""
+    whole = integer.lstrip("0") or "0"
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def is_zero(number: str) -> bool:
+    """Whether a plain decimal string ("0.00", "000") is zero."""
+    return not number.replace(".", "").strip("0")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from backoffice.errors import ProblemError
 from backoffice.formats.affirmations import AffirmationSummary, FileFormat, read_affirmations
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.trades.model import Affirmation, AffirmationStatus
 
 SOH = b"\x01"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from backoffice.errors import ProblemError
 from backoffice.formats import allocations
 from backoffice.formats.allocations import AllocationFileSummary, read_allocations
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.trades.model import AllocationAction, AllocationInstruction, Side
 
 APPLE = "US0378331005"

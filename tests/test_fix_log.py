@@ -12,13 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backoffice.errors import ProblemError
-from backoffice.formats import fix_log
-from backoffice.formats.fix_log import (
-    FixLogSummary,
-    RejectedMessage,
-    _split_fields,
-    read_fix_log,
-)
+from backoffice.formats import fix_framing
+from backoffice.formats.fix_framing import RejectedMessage, _split_fields
+from backoffice.formats.fix_log import FixLogSummary, read_fix_log
 from backoffice.trades.model import Execution, ExecutionKind, Side
 
 APPLE = "US0378331005"
@@ -368,7 +364,7 @@ def test_binary_and_non_fix_lines_in_a_fix_log_are_rejected_not_a_crash(tmp_path
 def test_a_line_over_the_limit_is_rejected_and_reading_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fix_log, "line_bytes_max", 300)
+    monkeypatch.setattr(fix_framing, "line_bytes_max", 300)
     long_message = fix_message(TRADE_44, t58="x" * 400)
     path = write_log(tmp_path, [long_message, fix_message(TRADE_44)])
     results, _ = read_all(path)
@@ -381,7 +377,7 @@ def test_a_line_over_the_limit_is_rejected_and_reading_goes_on(
 def test_a_message_with_too_many_fields_is_rejected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fix_log, "fields_per_message_max", 10)
+    monkeypatch.setattr(fix_framing, "fields_per_message_max", 10)
     rejected = only_rejection(write_log(tmp_path, [fix_message(TRADE_44)]))
     assert [p.code for p in rejected.problems] == ["too_many_fields"]
 
@@ -487,7 +483,7 @@ def test_a_bad_message_among_several_on_a_line_is_rejected_naming_its_place(
 
 
 def test_framing_a_line_of_several_messages_as_one_says_so() -> None:
-    framed = fix_log._frame(fix_message(TRADE_44) * 3, "drop-copy.log", 7)
+    framed = fix_framing.frame_message(fix_message(TRADE_44) * 3, "drop-copy.log", 7)
     assert isinstance(framed, RejectedMessage)
     assert [(p.code, p.source.line) for p in framed.problems] == [("several_messages_on_line", 7)]
     assert "holds 3 messages" in framed.problems[0].reason

@@ -1,6 +1,7 @@
 """Clearing and settlement on the store: trades net into obligations, obligations become
 instructions, statuses and confirmations settle them in the ledger, the rest are fails and
-pay penalties (backoffice.settlement.service, instruction_service, penalties_service).
+pay penalties (backoffice.settlement.service, instruction_service, status_service, fail_service,
+penalties_service).
 
 Every figure is seen from the firm: a client's buy is a purchase from the street (+ quantity,
 - cash), a client's sale the opposite.
@@ -21,16 +22,13 @@ from backoffice.formats.prices_csv import read_prices
 from backoffice.formats.sese023 import validate_sese023
 from backoffice.ledger.verify import verify_ledger
 from backoffice.refdata import calendars
-from backoffice.settlement.instruction_service import (
-    apply_statuses,
-    fails,
-    instruct,
-    write_instructions,
-)
+from backoffice.settlement.fail_service import fails
+from backoffice.settlement.instruction_service import instruct, write_instructions
 from backoffice.settlement.model import InstructionFunction, NettingMode, StatusKind
 from backoffice.settlement.penalties import FailCause, FailingParty
 from backoffice.settlement.penalties_service import month_penalties
 from backoffice.settlement.service import NetResult, net_obligations
+from backoffice.settlement.status_service import apply_statuses
 from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.trades.verify import verify_trades

@@ -12,13 +12,9 @@ from defusedxml.ElementTree import fromstring
 
 from backoffice.errors import ProblemError
 from backoffice.formats import settlement_status
-from backoffice.formats.fix_log import RejectedMessage
-from backoffice.formats.settlement_status import (
-    SESE_024,
-    SESE_025,
-    message_schema,
-    read_settlement_messages,
-)
+from backoffice.formats.fix_framing import RejectedMessage
+from backoffice.formats.sese024 import SESE_024, SESE_025, message_schema
+from backoffice.formats.settlement_status import read_settlement_messages
 from backoffice.settlement.model import StatusAdvice, StatusKind
 
 REFERENCE = "SI0000000001"

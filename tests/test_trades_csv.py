@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from backoffice.errors import ProblemError
 from backoffice.formats import trades_csv
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.formats.trades_csv import REQUIRED_COLUMNS, CsvSummary, read_trades_csv
 from backoffice.trades.model import Execution, ExecutionKind, Side
 

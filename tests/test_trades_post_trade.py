@@ -1,5 +1,6 @@
 """After capture, on the store: blocks allocated at their average price, confirmations,
-affirmations and what is still not affirmed (backoffice.trades.post_trade_service)."""
+affirmations and what is still not affirmed (backoffice.trades: allocation_service,
+confirmation_service and affirmation_service)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,9 @@ from backoffice.formats.affirmations import read_affirmations
 from backoffice.formats.allocations import read_allocations
 from backoffice.ledger.verify import verify_ledger
 from backoffice.store.engine import Store
-from backoffice.trades.post_trade_service import (
-    PostTradeSummary,
-    affirm,
-    allocate,
-    confirm,
-)
+from backoffice.trades.affirmation_service import affirm
+from backoffice.trades.allocation_service import PostTradeSummary, allocate
+from backoffice.trades.confirmation_service import confirm
 from backoffice.trades.queries import list_allocations, list_trades, unaffirmed
 from backoffice.trades.service import quarantined
 from backoffice.trades.verify import verify_trades

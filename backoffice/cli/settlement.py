@@ -114,7 +114,7 @@ def settlement_status(
     """Apply inbound statuses and settlement confirmations; settlement moves the ledger from
     pending to settled. Exit 1 when anything was quarantined."""
     from backoffice.formats.settlement_status import read_settlement_messages
-    from backoffice.settlement.instruction_service import apply_statuses
+    from backoffice.settlement.status_service import apply_statuses
 
     context = cli_context(ctx)
     results = []
@@ -159,7 +159,7 @@ def settlement_fails(
 ) -> None:
     """Obligations not settled on their date: age in settlement days, bucket, reason; a page
     at a time."""
-    from backoffice.settlement.instruction_service import fails_page
+    from backoffice.settlement.fail_service import fails_page
 
     day = required_date(as_of, "--as-of")
     page = fails_page(cli_context(ctx).store(), day, limit=limit, after=id_cursor(after))

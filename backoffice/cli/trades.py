@@ -213,7 +213,8 @@ def trades_resubmit(
     """Re-submit a repaired message for a quarantined one; the item is resolved once the
     repaired message goes through."""
     from backoffice.store.engine import Store
-    from backoffice.trades import post_trade_service as post_trade
+    from backoffice.trades.affirmation_service import affirm
+    from backoffice.trades.allocation_service import allocate
     from backoffice.trades.resubmission_service import Resubmission, resubmit
     from backoffice.trades.service import import_executions, quarantine_item
 
@@ -230,12 +231,12 @@ def trades_resubmit(
         if item.kind == "trades.allocate":
             from backoffice.formats.allocations import read_allocations
 
-            done = post_trade.allocate(through, read_allocations(file), actor=context.actor)
+            done = allocate(through, read_allocations(file), actor=context.actor)
             return Resubmission(done.received, done.done, list(done.problems))
         if item.kind == "trades.affirm":
             from backoffice.formats.affirmations import read_affirmations
 
-            done = post_trade.affirm(through, read_affirmations(file), actor=context.actor)
+            done = affirm(through, read_affirmations(file), actor=context.actor)
             return Resubmission(done.received, done.done, list(done.problems))
         summary = import_executions(through, read_executions(file), actor=context.actor)
         applied = summary.captured + summary.cancelled
@@ -265,7 +266,7 @@ def trades_allocate(
 ) -> None:
     """Allocate blocks to client accounts at the block's average price, and book them."""
     from backoffice.formats.allocations import read_allocations
-    from backoffice.trades.post_trade_service import allocate
+    from backoffice.trades.allocation_service import allocate
 
     context = cli_context(ctx)
     result = allocate(context.store(), read_allocations(file), actor=context.actor)
@@ -299,7 +300,7 @@ def trades_confirm(
 ) -> None:
     """Confirm the day's allocations: a FIX Confirmation (35=AK) log and a client document
     (HTML and PDF) per allocation."""
-    from backoffice.trades.post_trade_service import confirm, write_confirmations
+    from backoffice.trades.confirmation_service import confirm, write_confirmations
 
     context = cli_context(ctx)
     day = required_date(date, "--date")
@@ -322,8 +323,8 @@ def trades_affirm(
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
     """Record affirmations from a file, or one by its confirmation id."""
+    from backoffice.trades.affirmation_service import affirm
     from backoffice.trades.model import Affirmation, AffirmationStatus
-    from backoffice.trades.post_trade_service import affirm
 
     context = cli_context(ctx)
     items: Any

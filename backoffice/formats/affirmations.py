@@ -28,12 +28,9 @@ from typing import IO
 
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
-from backoffice.formats import fix_log
-from backoffice.formats.fix_log import (
-    SESSION_MESSAGE_TYPES,
-    RejectedMessage,
-    line_bytes_max,
-)
+from backoffice.formats import fix_framing, fix_log
+from backoffice.formats.fix_framing import RejectedMessage, line_bytes_max
+from backoffice.formats.fix_log import SESSION_MESSAGE_TYPES
 from backoffice.trades.model import Affirmation, AffirmationStatus
 
 __all__ = ["AffirmationSummary", "FileFormat", "RejectedMessage", "read_affirmations", "tag_label"]
@@ -146,7 +143,7 @@ def _inspect(stream: IO[bytes], file: str) -> tuple[FileFormat | None, _Header |
     stream.seek(0)
     first: tuple[int, bytes] | None = None
     fix_seen = False
-    for number, raw in fix_log._lines(stream):
+    for number, raw in fix_framing.log_lines(stream):
         if raw is None:
             continue  # over-long: refused as a record when read
         if b"\x00" in raw:
@@ -233,7 +230,7 @@ def _read_csv(
     path: Path, file: str, header: _Header, summary: AffirmationSummary
 ) -> Iterator[Affirmation | RejectedMessage]:
     with path.open("rb") as stream:
-        for number, raw in fix_log._lines(stream):
+        for number, raw in fix_framing.log_lines(stream):
             summary.lines += 1
             if number < header.line:
                 summary.blank_lines += 1
@@ -260,7 +257,9 @@ def _csv_record(
     if raw is None:
         return reject("line_too_long", f"the line is longer than {line_bytes_max} bytes")
     if _CSV_CONTROL.search(raw):
-        return reject("binary_line", "the line holds control characters", fix_log._printable(raw))
+        return reject(
+            "binary_line", "the line holds control characters", fix_framing.printable(raw)
+        )
     text = raw.decode("utf-8")  # checked when the format was detected
     try:
         row = next(csv.reader([text], strict=True))
@@ -333,7 +332,7 @@ def _read_fix(
     path: Path, file: str, summary: AffirmationSummary
 ) -> Iterator[Affirmation | RejectedMessage]:
     with path.open("rb") as stream:
-        for number, raw in fix_log._lines(stream):
+        for number, raw in fix_framing.log_lines(stream):
             summary.lines += 1
             if raw is not None and not raw.strip():
                 summary.blank_lines += 1
@@ -351,7 +350,7 @@ def _fix_record(
     raw: bytes | None, file: str, line: int, summary: AffirmationSummary
 ) -> Affirmation | RejectedMessage | None:
     # Framed as execution reports are: BeginString, BodyLength, CheckSum, binary bytes.
-    framed = fix_log._frame(raw, file, line)
+    framed = fix_framing.frame_message(raw, file, line)
     if isinstance(framed, RejectedMessage):
         return framed
     pairs, text = framed

@@ -33,15 +33,17 @@ from pathlib import Path
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats import trades_csv
-from backoffice.formats.fix_log import (
-    SESSION_MESSAGE_TYPES,
+from backoffice.formats.fix_framing import (
     TAG_NAMES,
     RejectedMessage,
+    frame_message,
+    log_lines,
+    scan_log,
+)
+from backoffice.formats.fix_log import (
+    SESSION_MESSAGE_TYPES,
     _decimal,
-    _frame,
     _isin,
-    _lines,
-    _scan,
     _side,
     _trade_date,
     value_chars_max,
@@ -113,7 +115,7 @@ def read_allocations(
     summary = summary if summary is not None else AllocationFileSummary()
     try:
         with path.open("rb") as stream:
-            looks_like_fix, has_content = _scan(stream)
+            looks_like_fix, has_content = scan_log(stream)
     except OSError as error:
         raise ProblemError(
             Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(file))
@@ -138,12 +140,12 @@ def _read_fix(
     path: Path, file: str, summary: AllocationFileSummary
 ) -> Iterator[AllocationInstruction | RejectedMessage]:
     with path.open("rb") as stream:
-        for line, raw in _lines(stream):
+        for line, raw in log_lines(stream):
             summary.lines += 1
             if raw is not None and not raw.strip():
                 summary.blank_lines += 1
                 continue
-            framed = _frame(raw, file, line)
+            framed = frame_message(raw, file, line)
             if isinstance(framed, RejectedMessage):
                 summary.rejected += 1
                 yield framed

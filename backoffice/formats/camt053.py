@@ -83,7 +83,7 @@ import xmlschema
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import read_content
-from backoffice.formats.settlement_status import _is_zero, _mx_decimal, _text, xml_depth_max
+from backoffice.formats.settlement_status import _text, xml_depth_max
 from backoffice.formats.xml_reading import (
     LineRecordingBuilder,
     ParsedDocument,
@@ -93,7 +93,9 @@ from backoffice.formats.xml_reading import (
     parse_document,
     schema_problems,
     unsupported_document,
+    xs_decimal,
 )
+from backoffice.money import is_zero
 from backoffice.recon.model import Statement, StatementFormat, StatementLine
 
 __all__ = [
@@ -414,7 +416,7 @@ class _Reader:
             self.bad("missing_field", "Amt is required", parent, path)
             return None
         text = (element.text or "").strip()
-        amount = _mx_decimal(text)
+        amount = xs_decimal(text)
         if amount is None or not _within_digits(amount):
             reason = (
                 f"{text[:40]!r} is not an amount: a decimal of at most {amount_digits_max} digits"
@@ -612,7 +614,7 @@ def _texts(elements: list[ElementTree.Element]) -> list[str]:
 
 def _signed(amount: str, indicator: str) -> str:
     """A plain unsigned decimal with the sign of a credit (none) or a debit ("-"); zero has none."""
-    return f"-{amount}" if indicator == "DBIT" and not _is_zero(amount) else amount
+    return f"-{amount}" if indicator == "DBIT" and not is_zero(amount) else amount
 
 
 def _within_digits(amount: str) -> bool:

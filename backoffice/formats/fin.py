@@ -1,5 +1,6 @@
 """SWIFT FIN files: their messages and each message's fields, for the MT940/MT950 reader
-(`mt940`) and the MT535 reader (`holdings`).
+(`mt940`) and the MT535 reader (`holdings`); the settlement status reader (`settlement_status`)
+takes the envelope (`FIN_BLOCKS`) and the split of a file into messages (`enveloped_texts`).
 
 A file holds one or more messages, each with or without the FIN envelope
 `{1:...}{2:...}[{3:...}]{4:<newline>...<newline>-}[{5:...}]`. Many banks export the bare text
@@ -26,7 +27,17 @@ from dataclasses import dataclass
 
 from backoffice.errors import Problem, ProblemError, Source
 
-__all__ = ["FinField", "FinMessage", "fin_fields", "fin_messages"]
+__all__ = [
+    "FIN_BLOCKS",
+    "FIN_MESSAGE_TYPE",
+    "FIN_START",
+    "SEPARATORS",
+    "FinField",
+    "FinMessage",
+    "enveloped_texts",
+    "fin_fields",
+    "fin_messages",
+]
 
 messages_per_file_max = 100_000
 line_chars_max = 4_096  # a FIN line holds 65 characters at most; exports run longer
@@ -34,15 +45,17 @@ header_lines_max = 5  # lines that are no field before a message (ABN AMRO write
 field_lines_max = 200  # lines of one field; :86: holds 6 of 65 by the standard, banks more
 
 _FRAMING = {0x01: None, 0x03: None}  # SOH, ETX
-_SEPARATORS = " \t\r\n$"
-_FIN_START = "{1:"
+# What may stand between messages; SOH and ETX too, for a reader that keeps them (`fin_messages`
+# drops them first).
+SEPARATORS = " \t\r\n$\x01\x03"
+FIN_START = "{1:"
 # Lines that end a bare text block, spaces around aside (ABN AMRO writes " -"); ING ends with
 # "-XXX". Any other line starting with '-' is text: Rabobank wraps :86: wherever the 65th
 # character falls, so a line of it may begin with '-' ("-3 27/201406-309/...").
 _MESSAGE_ENDS = frozenset({"-", "-}", "-XXX"})
 _BLOCK_NAME = re.compile(r"\{([0-9A-Z]{1,3}):")
 _BRACE_DEPTH = {"{": 1, "}": -1}
-_FIN_BLOCKS = re.compile(
+FIN_BLOCKS = re.compile(
     r"\{1:(?P<basic>[^{}]*)\}\s*"
     r"\{2:(?P<application>[^{}]*)\}\s*"
     r"(?:\{3:(?:\{[^{}]*\})*\}\s*)?"
@@ -50,7 +63,7 @@ _FIN_BLOCKS = re.compile(
     r"(?:\{5:(?:\{[^{}]*\})*\}\s*)?"
     r"(?:\{S:(?:\{[^{}]*\})*\}\s*)?"
 )
-_FIN_MESSAGE_TYPE = re.compile(r"[IO]([0-9]{3})")
+FIN_MESSAGE_TYPE = re.compile(r"[IO]([0-9]{3})")
 _FIELD_START = re.compile(r":([0-9]{2}[A-Z]?|NS):")
 _HEADER_TYPE = re.compile(r":?(940|941|942|950|535):?(?: +[0-9]{2})?")  # "940", ":940:", "940 00"
 
@@ -95,10 +108,10 @@ def fin_messages(text: str, file: str, *, first_field: str) -> list[FinMessage]:
     holds no FIN messages.
     """
     text = text.translate(_FRAMING)
-    body = text.lstrip(_SEPARATORS)
+    body = text.lstrip(SEPARATORS)
     if not body:
         raise ProblemError(Problem("empty_file", "the file holds no message", Source(file)))
-    if body.startswith(_FIN_START):
+    if body.startswith(FIN_START):
         return _enveloped_messages(text, file)
     return _bare_messages(text, file, first_field)
 
@@ -143,25 +156,35 @@ def fin_fields(
 
 
 def _enveloped_messages(text: str, file: str) -> list[FinMessage]:
-    count = text.count(_FIN_START)
-    if count > messages_per_file_max:
+    return [
+        _enveloped_message(raw, file, line)
+        for line, raw in enveloped_texts(text, file, messages_max=messages_per_file_max)
+    ]
+
+
+def enveloped_texts(text: str, file: str, *, messages_max: int) -> list[tuple[int, str]]:
+    """(line of its start, text) of every enveloped message of `text`: each runs from its "{1:"
+    to the next one, the separators after it left off. `ProblemError` (`too_many_messages`)
+    over `messages_max`."""
+    count = text.count(FIN_START)
+    if count > messages_max:
         raise ProblemError(
             Problem(
                 "too_many_messages",
-                f"{count} messages: more than {messages_per_file_max} in one file",
+                f"{count} messages: more than {messages_max} in one file",
                 Source(file),
             )
         )
-    messages: list[FinMessage] = []
+    messages: list[tuple[int, str]] = []
     line = 1
     counted_to = 0
-    start = text.find(_FIN_START)
+    start = text.find(FIN_START)
     while start != -1:
-        following = text.find(_FIN_START, start + len(_FIN_START))
+        following = text.find(FIN_START, start + len(FIN_START))
         line += text.count("\n", counted_to, start)
         counted_to = start
-        raw = text[start : len(text) if following == -1 else following].rstrip(_SEPARATORS)
-        messages.append(_enveloped_message(raw, file, line))
+        end = len(text) if following == -1 else following
+        messages.append((line, text[start:end].rstrip(SEPARATORS)))
         start = following
     return messages
 
@@ -178,7 +201,7 @@ def _enveloped_message(raw: str, file: str, line: int) -> FinMessage:
         end = "a '-}' line" if name == "4" else "its '}'"
         reason = f"block {{{name}: opened at line {at} is never closed: no {end}"
         return refused(reason, at, f"block {name}")
-    blocks = _FIN_BLOCKS.match(raw)
+    blocks = FIN_BLOCKS.match(raw)
     if blocks is None:
         if "{4:" not in raw:
             return refused("no text block {4:...}")
@@ -187,7 +210,7 @@ def _enveloped_message(raw: str, file: str, line: int) -> FinMessage:
         return refused(
             "text after the message's last block", line + raw.count("\n", 0, blocks.end())
         )
-    kind = _FIN_MESSAGE_TYPE.match(blocks["application"])
+    kind = FIN_MESSAGE_TYPE.match(blocks["application"])
     if kind is None:
         reason = f"application header {blocks['application'][:20]!r} names no message type"
         return refused(reason, field="block 2")

@@ -23,7 +23,8 @@ from types import MappingProxyType
 
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import InvariantViolation, Problem, Source
-from backoffice.formats.fix_log import RejectedMessage, valid_isin
+from backoffice.formats.fix_framing import RejectedMessage
+from backoffice.formats.fix_log import valid_isin
 from backoffice.formats.trades_csv import (
     Bad,
     CsvHeader,

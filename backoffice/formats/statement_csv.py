@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from backoffice.errors import InvariantViolation, Problem, ProblemError, Source
-from backoffice.formats.fix_log import RejectedMessage
+from backoffice.formats.fix_framing import RejectedMessage
 from backoffice.formats.statement_csv_row import (
     DEFAULT_MAPPING,
     AmountMode,

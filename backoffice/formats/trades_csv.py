@@ -29,12 +29,11 @@ from typing import IO
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import without_dos_eof
+from backoffice.formats.fix_framing import RejectedMessage, printable
 from backoffice.formats.fix_log import (
     _CURRENCY,
     _MIC,
     _UNSIGNED_DECIMAL,
-    RejectedMessage,
-    _printable,
     valid_isin,
     value_chars_max,
 )
@@ -348,11 +347,9 @@ def _row(
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
-        return reject(
-            "not_utf8", f"the line is not UTF-8 text: {error.reason}", _printable(content)
-        )
+        return reject("not_utf8", f"the line is not UTF-8 text: {error.reason}", printable(content))
     if _CONTROL_CHARACTERS.search(text):
-        return reject("binary_line", "the line holds control characters", _printable(content))
+        return reject("binary_line", "the line holds control characters", printable(content))
     if not text.strip():
         return None
     try:

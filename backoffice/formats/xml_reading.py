@@ -1,5 +1,5 @@
 """Reading an ISO 20022 XML document, as the message readers share it: `holdings` (semt.002),
-`settlement_status` (sese.024, sese.025) and `camt053` (camt.053).
+`sese024` (sese.024, sese.025) and `camt053` (camt.053).
 
 `parse_document` parses the text with defusedxml, which refuses a DTD, an entity declaration or
 an external reference before anything is expanded (`unsafe_xml`), records the line of every
@@ -24,6 +24,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from backoffice.errors import Problem, Source
+from backoffice.money import plain_number
 
 __all__ = [
     "LineRecordingBuilder",
@@ -35,6 +36,7 @@ __all__ = [
     "parse_document",
     "schema_problems",
     "unsupported_document",
+    "xs_decimal",
 ]
 
 # A "{namespace}" before a name: a URI, so it holds a ':' ("{urn:iso:...}Ntry"), which a
@@ -196,3 +198,14 @@ def schema_problems(
         if len(problems) >= errors_max:
             break
     return problems
+
+
+_XS_DECIMAL = re.compile(r"\+?([0-9]*)(?:\.([0-9]*))?")
+
+
+def xs_decimal(text: str | None) -> str | None:
+    """An xs:decimal as a plain decimal string; None when negative, blank or not a number."""
+    match = _XS_DECIMAL.fullmatch((text or "").strip())
+    if match is None or not (match[1] or match[2]):
+        return None
+    return plain_number(match[1], match[2])

@@ -75,6 +75,22 @@ class SettlementInstruction:
     previous_reference: str | None = None  # for a cancellation: the instruction it cancels
 
 
+class ObligationStatus(StrEnum):
+    """Where an obligation stands: netted, instructed, then as the agent's statuses say."""
+
+    OPEN = "open"  # netted, not yet instructed
+    EXCEPTION = "exception"  # not instructable (no SSI): reported, not instructed
+    NETTED_OUT = "netted_out"  # nets to nothing: no settlement
+    INSTRUCTED = "instructed"
+    MATCHED = "matched"
+    UNMATCHED = "unmatched"
+    PENDING = "pending"
+    FAILED = "failed"
+    PARTIALLY_SETTLED = "partially_settled"
+    SETTLED = "settled"
+    CANCELLED = "cancelled"
+
+
 class StatusKind(StrEnum):
     """What an inbound status or confirmation says about an instruction."""
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from backoffice.refdata import calendars
 from backoffice.settlement.instruction_service import obligation_rows
-from backoffice.settlement.model import Direction
+from backoffice.settlement.model import Direction, ObligationStatus
 from backoffice.settlement.penalties import (
     CentralBankRate,
     FailCause,
@@ -86,7 +86,7 @@ def month_penalties(
         # What was still failing: after a late settlement, the piece that settled last.
         failed_quantity = abs(row.quantity_minor - row.settled_quantity_minor)
         failed_cash = abs(row.cash_minor - row.settled_cash_minor)
-        if row.status == "settled":
+        if row.status == ObligationStatus.SETTLED:
             if (
                 settled is None
                 or settled.settled_on is None

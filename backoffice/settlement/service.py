@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError
 from backoffice.money import format_amount
-from backoffice.settlement.model import NettingMode
+from backoffice.settlement.model import NettingMode, ObligationStatus
 from backoffice.settlement.netting_service import Netted, net
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -311,7 +311,7 @@ def _exceptions(connection: sa.Connection, rows: list[dict[str, Any]], firm: str
         )
     }
     for row in rows:
-        if row["status"] != "open":
+        if row["status"] != ObligationStatus.OPEN:
             continue
         missing = [who for who in (firm, row["counterparty"]) if (who, row["market"]) not in ssis]
         if missing:

@@ -77,6 +77,7 @@ class TradeStatus:
     CANCELLED = "cancelled"
     CORRECTED = "corrected"
     CANCEL = "cancel"  # the row of a cancel message itself
+    SETTLED = "settled"  # set by settlement once the trade's obligation settled
 
 
 LIVE_STATUSES = frozenset(

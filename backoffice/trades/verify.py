@@ -22,7 +22,7 @@ from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.trades.booking import BookedFigures, allocation_postings
 from backoffice.trades.model import Side
-from backoffice.trades.service import LIVE_STATUSES, cancel_key
+from backoffice.trades.service import LIVE_STATUSES, TradeStatus, cancel_key
 
 problems_reported_max = 100
 _TRADING_KEYS = "je.key LIKE 'trades:%'"
@@ -100,7 +100,7 @@ def verify_trades(store: Store) -> list[Problem]:
                 f"allocation {row['allocation_id']} has no ledger entry {row['entry_key']!r}",
             )
             continue
-        if row["status"] == "cancelled":
+        if row["status"] == TradeStatus.CANCELLED:
             if reversal is None or reversal[1] != booked[0]:
                 wrong(
                     "cancel_not_reversed",
@@ -138,7 +138,7 @@ def verify_trades(store: Store) -> list[Problem]:
     live_by_trade: dict[str, int] = {}
     by_block: dict[str, list[dict[str, Any]]] = {}
     for row in allocations:
-        if row["status"] == "cancelled":
+        if row["status"] == TradeStatus.CANCELLED:
             continue
         if row["trade_id"] is not None:
             live_by_trade[row["trade_id"]] = live_by_trade.get(row["trade_id"], 0) + 1
@@ -147,13 +147,13 @@ def verify_trades(store: Store) -> list[Problem]:
     block_totals: dict[str, list[int]] = {}
     for trade in trades:
         if trade.block:
-            if trade.status == "allocated":
+            if trade.status == TradeStatus.ALLOCATED:
                 totals = block_totals.setdefault(trade.alloc_id, [0, 0])
                 totals[0] += trade.quantity_minor
                 totals[1] += trade.gross_minor
             continue
         live = live_by_trade.get(trade.trade_id, 0)
-        should = 1 if trade.status in LIVE_STATUSES or trade.status == "settled" else 0
+        should = 1 if trade.status in LIVE_STATUSES or trade.status == TradeStatus.SETTLED else 0
         if live != should:
             wrong(
                 "trade_not_booked_once",

@@ -1,4 +1,4 @@
-"""After capture: allocation of blocks, confirmations, affirmations, and what is still open.
+"""Allocation of blocks to client accounts.
 
 Allocation (one transaction per instruction): the block is the executions the instruction
 names; they must be unallocated block trades of one client, security, side, currency, trade
@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -35,11 +34,8 @@ from backoffice.trades.booking import BookedFigures, allocation_postings
 from backoffice.trades.capture import TradingRefdata, charges
 from backoffice.trades.charges import average_price_text, parse_price, split_gross_minor
 from backoffice.trades.model import (
-    Affirmation,
-    AffirmationStatus,
     AllocationAction,
     AllocationInstruction,
-    ConfirmationDetails,
     Side,
     average_price_decimals,
 )
@@ -55,13 +51,13 @@ from backoffice.trades.service import (
 )
 
 ALLOCATE_KIND = "trades.allocate"
-AFFIRM_KIND = "trades.affirm"
 lines_per_instruction_max = 10_000
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(slots=True)
 class PostTradeSummary:
+    """What became of a batch of post-trade messages (allocation instructions, affirmations)."""
+
     received: int = 0
     done: int = 0
     existing: int = 0
@@ -69,13 +65,12 @@ class PostTradeSummary:
     problems: list[Problem] = field(default_factory=list)
 
 
-class _Refused(Exception):
+class Refused(Exception):
+    """A post-trade message that cannot be applied: its problems go to quarantine with it."""
+
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__("refused")
         self.problems = tuple(problems)
-
-
-# --- Allocation -------------------------------------------------------------------------------
 
 
 def allocate(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSummary:
@@ -94,7 +89,7 @@ def allocate(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSumm
         try:
             with store.write() as connection:
                 done = _apply_instruction(connection, item, refdata, actor)
-        except _Refused as refused:
+        except Refused as refused:
             quarantine_one(
                 store, ALLOCATE_KIND, item.source, item.raw, refused.problems, actor=actor
             )
@@ -123,14 +118,14 @@ def _apply_instruction(
     refdata: TradingRefdata,
     actor: str,
 ) -> bool:
-    """True when applied, False when it already was; raises `_Refused` with every problem."""
+    """True when applied, False when it already was; raises `Refused` with every problem."""
     where = Source(instruction.source.file, instruction.source.line, "70 AllocID")
     LedgerRepository(connection).lock_head()  # one allocation at a time, with the bookings
     ai = schema.allocation_instructions
     stored = connection.execute(sa.select(ai).where(ai.c.alloc_id == instruction.alloc_id)).first()
     if instruction.action is AllocationAction.CANCEL:
         if stored is None:
-            raise _Refused(
+            raise Refused(
                 [
                     Problem(
                         "unknown_allocation",
@@ -139,13 +134,13 @@ def _apply_instruction(
                     )
                 ]
             )
-        if stored.status == "cancelled":
+        if stored.status == TradeStatus.CANCELLED:
             return False
         _cancel_allocation(connection, stored, instruction, actor)
         return True
     body_hash = _body_hash(instruction)
-    if stored is not None and stored.status == "cancelled":
-        raise _Refused(
+    if stored is not None and stored.status == TradeStatus.CANCELLED:
+        raise Refused(
             [
                 Problem(
                     "alloc_id_cancelled",
@@ -158,7 +153,7 @@ def _apply_instruction(
     if stored is not None:
         if stored.body_hash == body_hash:
             return False
-        raise _Refused(
+        raise Refused(
             [
                 Problem(
                     "alloc_id_conflict",
@@ -205,7 +200,7 @@ def _apply_instruction(
         else:
             block.append(trade)
     if problems:
-        raise _Refused(problems)
+        raise Refused(problems)
     first = block[0]
     for name in ("client_code", "asset_id", "side", "currency_id", "trade_date", "settlement_date"):
         values = {trade[name] for trade in block}
@@ -273,7 +268,7 @@ def _apply_instruction(
             "80 AllocQty",
         )
     if problems:
-        raise _Refused(problems)
+        raise Refused(problems)
     block_gross = sum(trade["gross_minor"] for trade in block)
     grosses = split_gross_minor(block_gross, quantities)
     prices = []
@@ -369,7 +364,7 @@ def _apply_instruction(
     )
     failed = [p for r in results if r.outcome is EntryOutcome.FAILED for p in r.problems]
     if failed:
-        raise _Refused(failed)
+        raise Refused(failed)
     connection.execute(sa.insert(schema.allocations), rows)
     connection.execute(
         sa.insert(ai).values(
@@ -410,9 +405,9 @@ def _cancel_allocation(
             a.c.alloc_id == stored.alloc_id
         )
     ).all()
-    settled = [row.allocation_id for row in live if row.status == "settled"]
+    settled = [row.allocation_id for row in live if row.status == TradeStatus.SETTLED]
     if settled:
-        raise _Refused(
+        raise Refused(
             [
                 Problem(
                     "allocation_settled",
@@ -433,7 +428,7 @@ def _cancel_allocation(
             source=instruction.source,
         )
         for row in live
-        if row.status != "cancelled"
+        if row.status != TradeStatus.CANCELLED
     ]
     at = now_us()
     results = post_in_transaction(
@@ -446,7 +441,7 @@ def _cancel_allocation(
     )
     failed = [p for r in results if r.outcome is EntryOutcome.FAILED for p in r.problems]
     if failed:
-        raise _Refused(failed)
+        raise Refused(failed)
     connection.execute(
         sa.update(a).where(a.c.alloc_id == stored.alloc_id).values(status="cancelled")
     )
@@ -467,43 +462,7 @@ def _cancel_allocation(
     )
 
 
-# --- Confirmation -----------------------------------------------------------------------------
-
-
-def confirm(store: Store, trade_date: dt.date, *, actor: str) -> list[ConfirmationDetails]:
-    """Confirm every booked allocation of `trade_date` (each once: its confirmation id is
-    kept), and return the details of every live confirmation of that date."""
-    a = schema.allocations
-    with store.write() as connection:
-        LedgerRepository(connection).lock_head()
-        pending = connection.execute(
-            sa.select(a.c.id, a.c.trade_id).where(
-                a.c.trade_date == trade_date, a.c.status == TradeStatus.BOOKED
-            )
-        ).all()
-        at = now_us()
-        if pending:
-            connection.execute(
-                sa.update(a)
-                .where(a.c.id == sa.bindparam("aid"))
-                .values(
-                    confirm_id=sa.bindparam("cid"), confirmed_at_us=at, status=TradeStatus.CONFIRMED
-                ),
-                [{"aid": row.id, "cid": f"CNF{row.id:010d}"} for row in pending],
-            )
-            _mirror_direct_trades(connection, [row.trade_id for row in pending if row.trade_id])
-        LedgerRepository(connection).append_audit(
-            at,
-            actor,
-            "trades.confirm",
-            orjson.dumps(
-                {"trade_date": trade_date.isoformat(), "confirmed": len(pending)}
-            ).decode(),
-        )
-        return _confirmation_details(connection, trade_date)
-
-
-def _mirror_direct_trades(connection: sa.Connection, trade_ids: Sequence[str]) -> None:
+def mirror_direct_trades(connection: sa.Connection, trade_ids: Sequence[str]) -> None:
     """A direct trade's status is its one allocation's status."""
     if not trade_ids:
         return
@@ -512,210 +471,3 @@ def _mirror_direct_trades(connection: sa.Connection, trade_ids: Sequence[str]) -
     for start in range(0, len(trade_ids), 1000):
         group = list(trade_ids[start : start + 1000])
         connection.execute(sa.update(t).where(t.c.trade_id.in_(group)).values(status=status))
-
-
-def _confirmation_details(
-    connection: sa.Connection, trade_date: dt.date
-) -> list[ConfirmationDetails]:
-    a, t, p, s, c = (
-        schema.allocations,
-        schema.trades,
-        schema.parties,
-        schema.assets,
-        schema.assets.alias("ccy"),
-    )
-    cp = schema.parties.alias("cp")
-    firm = connection.execute(
-        sa.select(p.c.code, p.c.name).where(p.c.kind == "firm").order_by(p.c.code)
-    ).first()
-    firm_code, firm_name = (firm.code, firm.name) if firm else ("", "")
-    # A block allocation takes venue and time from the block's latest execution.
-    block_trade = (
-        sa.select(
-            t.c.alloc_id,
-            sa.func.max(t.c.venue).label("venue"),
-            sa.func.max(t.c.transact_time_us).label("at"),
-        )
-        .where(t.c.alloc_id.is_not(None))
-        .group_by(t.c.alloc_id)
-        .subquery()
-    )
-    rows = connection.execute(
-        sa.select(
-            a,
-            p.c.code.label("client_code"),
-            p.c.name.label("client_name"),
-            s.c.code.label("isin"),
-            s.c.name.label("security_name"),
-            s.c.scale.label("quantity_scale"),
-            c.c.code.label("currency"),
-            c.c.scale.label("currency_scale"),
-            sa.func.coalesce(t.c.venue, block_trade.c.venue).label("venue"),
-            sa.func.coalesce(t.c.transact_time_us, block_trade.c.at).label("transact_time_us"),
-            cp.c.code.label("counterparty"),
-        )
-        .join(p, p.c.id == a.c.client_id)
-        .join(s, s.c.id == a.c.asset_id)
-        .join(c, c.c.id == a.c.currency_id)
-        .outerjoin(t, t.c.trade_id == a.c.trade_id)
-        .outerjoin(cp, cp.c.id == t.c.counterparty_id)
-        .outerjoin(block_trade, block_trade.c.alloc_id == a.c.alloc_id)
-        .where(a.c.trade_date == trade_date, a.c.confirm_id.is_not(None), a.c.status != "cancelled")
-        .order_by(a.c.id)
-    ).all()
-    details = []
-    for row in rows:
-        money = row.currency_scale
-        fees = row.sec_fee_minor + row.finra_taf_minor
-        details.append(
-            ConfirmationDetails(
-                confirm_id=row.confirm_id,
-                trade_id=row.trade_id or row.alloc_id,
-                allocation_id=row.allocation_id,
-                firm_code=firm_code,
-                firm_name=firm_name,
-                client_code=row.client_code,
-                client_name=row.client_name,
-                side=Side(row.side),
-                isin=row.isin,
-                security_name=row.security_name,
-                quantity=format_amount(row.quantity_minor, row.quantity_scale),
-                price=row.price,
-                currency=row.currency,
-                trade_date=row.trade_date,
-                settlement_date=row.settlement_date,
-                venue=row.venue or "",
-                counterparty=row.counterparty,
-                transact_time=_EPOCH + dt.timedelta(microseconds=row.transact_time_us),
-                gross_amount=format_amount(row.gross_minor, money),
-                commission=format_amount(row.commission_minor, money),
-                sec_fee=format_amount(row.sec_fee_minor, money),
-                finra_taf=format_amount(row.finra_taf_minor, money),
-                fees=format_amount(fees, money),
-                net_amount=format_amount(row.net_minor, money),
-                is_block_allocation=row.alloc_id is not None,
-            )
-        )
-    return details
-
-
-def write_confirmations(
-    details: Sequence[ConfirmationDetails],
-    directory: Path,
-    trade_date: dt.date,
-    *,
-    pdf: bool = True,
-) -> list[Path]:
-    """The client documents (HTML, PDF) and one FIX log of 35=AK messages for the date."""
-    from backoffice.formats.confirmations import fix_confirmations_log, write_confirmation_documents
-
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = write_confirmation_documents(details, directory, pdf=pdf)
-    if details:
-        log = directory / f"confirmations-{trade_date.isoformat()}.fix"
-        firm = details[0].firm_code or "FIRM"
-        sending = dt.datetime.now(dt.UTC)
-        content = fix_confirmations_log(
-            details, sender=firm, target="CLIENTS", sending_time=sending
-        )
-        temporary = log.with_suffix(".fix.tmp")
-        temporary.write_bytes(content)
-        temporary.replace(log)
-        paths.append(log)
-    return paths
-
-
-# --- Affirmation ------------------------------------------------------------------------------
-
-
-def affirm(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSummary:
-    """Record clients' affirmations (and quarantine what cannot be applied)."""
-    summary = PostTradeSummary()
-    a = schema.allocations
-    for item in items:
-        summary.received += 1
-        if not isinstance(item, Affirmation):
-            quarantine_one(store, AFFIRM_KIND, item.source, item.raw, item.problems, actor=actor)
-            summary.quarantined += 1
-            summary.problems.extend(item.problems)
-            continue
-        try:
-            with store.write() as connection:
-                LedgerRepository(connection).lock_head()
-                row = connection.execute(
-                    sa.select(a.c.id, a.c.status, a.c.trade_id, a.c.affirmation_status).where(
-                        a.c.confirm_id == item.confirm_id
-                    )
-                ).first()
-                where = Source(item.source.file, item.source.line, "664 ConfirmID")
-                if row is None:
-                    raise _Refused(
-                        [
-                            Problem(
-                                "unknown_confirmation",
-                                f"no confirmation {item.confirm_id!r}",
-                                where,
-                            )
-                        ]
-                    )
-                if row.status == "cancelled":
-                    raise _Refused(
-                        [
-                            Problem(
-                                "confirmation_cancelled",
-                                f"confirmation {item.confirm_id!r} is cancelled",
-                                where,
-                            )
-                        ]
-                    )
-                if (
-                    row.status == TradeStatus.AFFIRMED
-                    and item.status is not AffirmationStatus.AFFIRMED
-                ):
-                    raise _Refused(
-                        [
-                            Problem(
-                                "already_affirmed",
-                                f"confirmation {item.confirm_id!r} is affirmed: a change needs a cancel and a new trade",
-                                where,
-                            )
-                        ]
-                    )
-                if row.affirmation_status == item.status.value and (
-                    row.status == TradeStatus.AFFIRMED
-                    or item.status is not AffirmationStatus.AFFIRMED
-                ):
-                    summary.existing += 1
-                    continue
-                status = {
-                    AffirmationStatus.AFFIRMED: TradeStatus.AFFIRMED,
-                    AffirmationStatus.REJECTED: TradeStatus.REJECTED,
-                    AffirmationStatus.RECEIVED: row.status,
-                }[item.status]
-                at = (item.at - _EPOCH) // dt.timedelta(microseconds=1) if item.at else now_us()
-                connection.execute(
-                    sa.update(a)
-                    .where(a.c.id == row.id)
-                    .values(
-                        status=status,
-                        affirmation_status=item.status.value,
-                        affirmation_reason=item.reason,
-                        affirmed_at_us=at,
-                    )
-                )
-                if row.trade_id:
-                    _mirror_direct_trades(connection, [row.trade_id])
-                LedgerRepository(connection).append_audit(
-                    now_us(),
-                    actor,
-                    "trades.affirm",
-                    orjson.dumps(
-                        {"confirm_id": item.confirm_id, "status": item.status.value}
-                    ).decode(),
-                )
-                summary.done += 1
-        except _Refused as refused:
-            quarantine_one(store, AFFIRM_KIND, item.source, item.raw, refused.problems, actor=actor)
-            summary.quarantined += 1
-            summary.problems.extend(refused.problems)
-    return summary
