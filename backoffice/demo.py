@@ -19,15 +19,19 @@ from typing import Any
 import orjson
 import yaml
 
+from backoffice.admin.approval_service import Parked, decide
+from backoffice.admin.identity_service import list_users
 from backoffice.demo_recon import run_recon_day
 from backoffice.demo_settlement import run_settlement_day
+from backoffice.demo_staff import Staff, hire_staff
 from backoffice.demo_trades import COUNTERPARTIES, INVESTMENT_MANAGER, MARKETS, run_trading_day
 from backoffice.errors import Problem, ProblemError
-from backoffice.formats.refdata_file import read_refdata
+from backoffice.formats.refdata_file import read_refdata_text
 from backoffice.ledger.reports import TrialBalanceLine, trial_balance
 from backoffice.ledger.service import FileResult, post_file
 from backoffice.ledger.verify import verify_ledger
-from backoffice.refdata.service import load_refdata
+from backoffice.refdata.change_service import change_refdata
+from backoffice.refdata.service import list_refdata
 from backoffice.store.audit_queries import verify_audit
 from backoffice.store.engine import database_url, open_store
 
@@ -55,17 +59,13 @@ class DemoReport:
     problems: list[Problem]
 
 
-def run_demo(
-    db: str | None, *, entries: int, seed: int, actor: str, say: Callable[[str], None]
-) -> DemoReport:
+def run_demo(db: str | None, *, entries: int, seed: int, say: Callable[[str], None]) -> DemoReport:
     url = database_url(db) if db or _env_db() else DEMO_URL
     if url == DEMO_URL:
         for suffix in ("", "-wal", "-shm"):
             Path(f"backoffice-demo.db{suffix}").unlink(missing_ok=True)
     store = open_store(url)
-    with store.read() as connection:
-        used = connection.exec_driver_sql("SELECT count(*) FROM accounts").scalar_one()
-    if used:
+    if list_refdata(store)["accounts"] or list_users(store):
         raise ProblemError(
             Problem(
                 "database_not_empty", f"{url} already holds accounts; the demo needs a fresh one"
@@ -73,14 +73,20 @@ def run_demo(
         )
     work = Path(".backoffice-demo")
     work.mkdir(exist_ok=True)
+    staff = hire_staff(store, work)
+    say(
+        "users: admin (you, by your OS login), ops, supervisor, compliance; their tokens are in "
+        f"{work / 'tokens'}"
+    )
     refdata_path = work / "refdata.yaml"
     entries_path = work / "entries.jsonl"
     refdata_path.write_text(yaml.safe_dump(_refdata(), sort_keys=False))
-    summary = load_refdata(store, read_refdata(refdata_path), actor=actor, source=str(refdata_path))
-    say(f"reference data: {summary.created} records from {refdata_path}")
+    summary = _change_refdata(staff, refdata_path)
+    say(f"reference data (as ops): {summary} records from {refdata_path}")
     lines = _activity(random.Random(seed), entries)  # noqa: S311 - demo data, not secrets
     entries_path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
-    posted = post_file(store, entries_path, actor=actor)
+    with staff.act("ledger.post") as ops:
+        posted = post_file(store, entries_path, actor=ops.login)
     say(
         f"posted {entries_path}: {posted.created} entries created, {posted.existing} existing, "
         f"{posted.failed} lines quarantined"
@@ -96,13 +102,14 @@ def run_demo(
         SECURITIES,
         executions=max(entries // 10, 50),
         seed=seed,
-        actor=actor,
+        staff=staff,
         say=say,
     )
     settling = run_settlement_day(
-        store, work, BUSINESS_DAY + dt.timedelta(days=1), seed=seed, actor=actor, say=say
+        store, work, BUSINESS_DAY + dt.timedelta(days=1), seed=seed, staff=staff, say=say
     )
-    run_recon_day(store, work, BUSINESS_DAY + dt.timedelta(days=1), actor=actor, say=say)
+    run_recon_day(store, work, BUSINESS_DAY + dt.timedelta(days=1), staff=staff, say=say)
+    _change_an_ssi(staff, work, say)
     audit = verify_audit(store)
     problems = verify_ledger(store) + trading.problems + settling.problems + list(audit.problems)
     say("ledger verify: " + ("the books hold" if not problems else f"{len(problems)} problems"))
@@ -111,10 +118,38 @@ def run_demo(
         if not audit.problems
         else f"audit verify: {audit.problems[0].describe()}"
     )
-    say(f"database: {url}  (try: backoffice --db {url} ledger balances)")
+    say(f"database: {url}")
+    say(f"  try: backoffice --db {url} --token-file {staff.token_files['ops']} ledger balances")
+    say(f"       backoffice --db {url} --token-file {staff.token_files['compliance']} audit list")
     report = DemoReport(url, posted, trial_balance(store), problems)
     store.dispose()
     return report
+
+
+def _change_refdata(staff: Staff, path: Path) -> str:
+    """A reference-data file loaded by ops through the `refdata.change` command."""
+    text = read_refdata_text(path)
+    if not isinstance(text, str):
+        raise ProblemError(*text.problems)
+    with staff.act("refdata.change") as ops:
+        done = change_refdata(staff.store, ops, text, source=str(path), csv_format=False)
+    if isinstance(done, Parked):
+        return f"awaiting approval {done.approval_id}"
+    return f"{done.summary.created} created, {done.summary.changed} changed"
+
+
+def _change_an_ssi(staff: Staff, work: Path, say: Callable[[str], None]) -> None:
+    """Four-eyes on reference data: ops changes an SSI; it waits; the supervisor approves."""
+    path = work / "ssi-change.yaml"
+    ssi = {"party": "GSCO", "market": "XNYS", "place_of_settlement": "DTCYUS33",
+           "agent": "GOLDUS33", "safekeeping_account": "DTC-0202"}  # fmt: skip
+    path.write_text(yaml.safe_dump({"ssis": [ssi]}))
+    said = _change_refdata(staff, path)
+    say(f"refdata load {path} (as ops): GSCO's XNYS SSI changes; {said}")
+    number = int(said.rsplit(" ", 1)[-1])
+    with staff.act("approvals.decide", staff.supervisor) as supervisor:
+        decided = decide(staff.store, supervisor, number, approve=True, reason="checked with GSCO")
+    say(f"approvals approve {number} (as supervisor): {decided.result['changed']} record changed")
 
 
 def _env_db() -> str | None:
@@ -194,7 +229,18 @@ def _refdata() -> dict[str, Any]:
             (("FIRM", "IRVTUS3N"), ("GSCO", "GOLDUS33"), ("MSCO", "MSNYUS33"), ("JPMS", "CHASUS33")), 1)
         for market in ("XNYS", "XNAS")
     ]  # fmt: skip
-    return {"assets": assets, "parties": parties, "accounts": accounts, "ssis": ssis}
+    # Changes to SSIs, fee rates and accounts wait for a second person once this is loaded.
+    policies = [
+        {"permission": "refdata.change", "rule": "always",
+         "sections": ["ssis", "fee_rates", "accounts"]},
+    ]  # fmt: skip
+    return {
+        "assets": assets,
+        "parties": parties,
+        "accounts": accounts,
+        "ssis": ssis,
+        "approval_policies": policies,
+    }
 
 
 def _amount(minor: int, scale: int) -> str:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from backoffice.admin.approval_service import decide
+from backoffice.demo_staff import Staff
 from backoffice.money import format_amount
-from backoffice.recon.correction_service import decide_correction, propose_correction
+from backoffice.recon.correction_service import submit_correction
 from backoffice.recon.position_service import import_holdings
 from backoffice.recon.run_service import reconcile
 from backoffice.recon.statement_service import import_statements
@@ -107,7 +109,7 @@ def _holdings(store: Store, day: dt.date) -> str:
 
 
 def run_recon_day(
-    store: Store, work: Path, day: dt.date, *, actor: str, say: Callable[[str], None]
+    store: Store, work: Path, day: dt.date, *, staff: Staff, say: Callable[[str], None]
 ) -> ReconReport:
     from backoffice.formats.holdings import read_holdings
     from backoffice.formats.statement_csv import read_statement_csv
@@ -115,18 +117,22 @@ def run_recon_day(
     _, text = _bank_statement(store, day, "firm/bank/USD")
     statement_path = work / "bank-statement-usd.csv"
     statement_path.write_text(text)
-    imported = import_statements(
-        store, read_statement_csv(statement_path), source_file=str(statement_path), actor=actor
-    )
+    with staff.act("recon.import") as ops:
+        imported = import_statements(
+            store, read_statement_csv(statement_path), source_file=str(statement_path),
+            actor=ops.login,
+        )  # fmt: skip
     holdings_path = work / "custodian-holdings.csv"
     holdings_path.write_text(_holdings(store, day))
-    import_holdings(
-        store, read_holdings(holdings_path), source_file=str(holdings_path), actor=actor
-    )
+    with staff.act("recon.import") as ops:
+        import_holdings(
+            store, read_holdings(holdings_path), source_file=str(holdings_path), actor=ops.login
+        )
     say(
         f"recon import: {imported.lines} statement lines from {statement_path}, holdings from {holdings_path}"
     )
-    result, positions = reconcile(store, day, actor=actor)
+    with staff.act("recon.run") as ops:
+        result, positions = reconcile(store, day, actor=ops.login)
     breaks = result.breaks + positions
     by_type: dict[str, int] = {}
     for row in breaks:
@@ -138,15 +144,21 @@ def run_recon_day(
         )
     fee = next((row for row in breaks if row["reference"] == "WIREFEE20261124"), None)
     if fee is not None:
-        number = propose_correction(
-            store,
-            fee["break_id"],
-            [("firm/expense/bank-fees/USD", "15.00"), ("firm/bank/USD", "-15.00")],
-            description="Book the outgoing wire fee the bank charged",
-            actor="ops",
-        )
-        key = decide_correction(store, number, approve=True, actor="supervisor")
+        with staff.act("recon.correction.propose") as ops:
+            number, parked = submit_correction(
+                store,
+                ops,
+                fee["break_id"],
+                [("firm/expense/bank-fees/USD", "15.00"), ("firm/bank/USD", "-15.00")],
+                description="Book the outgoing wire fee the bank charged",
+            )
         say(
-            f"recon resolve: the wire fee booked by {key} (proposed by ops, approved by supervisor)"
+            f"recon resolve propose (as ops): correction {number}, awaiting approval {parked.approval_id}"
+        )
+        with staff.act("approvals.decide", staff.supervisor) as supervisor:
+            decided = decide(store, supervisor, parked.approval_id, approve=True, reason="")
+        say(
+            f"approvals approve {parked.approval_id} (as supervisor): the wire fee booked by "
+            f"{decided.result['entry_key']}"
         )
     return ReconReport(result.matched, len(breaks), by_type)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from backoffice.demo_staff import Staff
 from backoffice.errors import Problem
 from backoffice.formats.settlement_status import read_settlement_messages
 from backoffice.settlement.fail_service import fails
@@ -86,16 +87,18 @@ def run_settlement_day(
     day: dt.date,
     *,
     seed: int,
-    actor: str,
+    staff: Staff,
     say: Callable[[str], None],
 ) -> SettlementReport:
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
-    netted = net_obligations(store, day, NettingMode.BILATERAL, actor=actor)
+    with staff.act("settlement.net") as ops:
+        netted = net_obligations(store, day, NettingMode.BILATERAL, actor=ops.login)
     say(
         f"settlement net {day}: {netted.gross_count} street trades into {netted.net_count} "
         f"bilateral obligations (gross {netted.gross_value}, net {netted.net_value})"
     )
-    instructed = instruct(store, day, actor=actor)
+    with staff.act("settlement.instruct") as ops:
+        instructed = instruct(store, day, actor=ops.login)
     directory = work / "instructions"
     paths = write_instructions(
         instructed.all_of_date, directory, day, "sese023", sender_bic="BKOFUS33XXX"
@@ -140,7 +143,8 @@ def run_settlement_day(
     rng.shuffle(messages[1:])
     status_path = work / "custodian-statuses.fin"
     status_path.write_text("\r\n$\r\n".join(messages) + "\r\n")
-    applied = apply_statuses(store, read_settlement_messages(status_path), actor=actor)
+    with staff.act("settlement.status") as ops:
+        applied = apply_statuses(store, read_settlement_messages(status_path), actor=ops.login)
     say(
         f"settlement status {status_path}: {applied.received} messages, {applied.applied} applied "
         f"({applied.settled} settled in full), {applied.quarantined} quarantined"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import simplefix
 
+from backoffice.demo_staff import Staff
 from backoffice.errors import Problem
 from backoffice.formats.affirmations import read_affirmations
 from backoffice.formats.allocations import read_allocations
@@ -209,7 +210,7 @@ def run_trading_day(
     *,
     executions: int,
     seed: int,
-    actor: str,
+    staff: Staff,
     say: Callable[[str], None],
 ) -> TradingReport:
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
@@ -226,7 +227,8 @@ def run_trading_day(
     }
     richest = sorted(clients, key=lambda client: -cash.get((client, "USD"), 0))
     fix_path.write_text(_execution_log(rng, day, clients, securities, holdings, cash, executions))
-    captured = import_executions(store, read_fix_log(fix_path), actor=actor)
+    with staff.act("trades.import") as ops:
+        captured = import_executions(store, read_fix_log(fix_path), actor=ops.login)
     say(
         f"trades {fix_path}: {captured.messages} executions: {captured.captured} captured "
         f"({captured.blocks} block fills), {captured.cancelled} cancelled, "
@@ -236,11 +238,13 @@ def run_trading_day(
         say(f"  quarantined {problem.describe()}")
     allocation_path = work / "allocations.fix"
     allocation_path.write_text(_allocation_message(day, richest[:3]))
-    allocated = allocate(store, read_allocations(allocation_path), actor=actor)
+    with staff.act("trades.allocate") as ops:
+        allocated = allocate(store, read_allocations(allocation_path), actor=ops.login)
     say(f"allocations {allocation_path}: {allocated.done} blocks allocated")
     for problem in allocated.problems:
         say(f"  quarantined {problem.describe()}")
-    details = confirm(store, day, actor=actor)
+    with staff.act("trades.confirm") as ops:
+        details = confirm(store, day, actor=ops.login)
     directory = work / "confirmations"
     write_confirmations(details, directory, day, pdf=False)
     write_confirmation_documents(details[:documents_with_pdf], directory, pdf=True)
@@ -251,7 +255,8 @@ def run_trading_day(
     acks_path = work / "confirmation-acks.fix"
     text, _ = _acks(rng, [d.confirm_id for d in details], day)
     acks_path.write_text(text)
-    affirmed = affirm(store, read_affirmations(acks_path), actor=actor)
+    with staff.act("trades.affirm") as ops:
+        affirmed = affirm(store, read_affirmations(acks_path), actor=ops.login)
     still_open = unaffirmed(store, day)
     say(
         f"affirmations {acks_path}: {affirmed.done} recorded; {len(still_open)} not affirmed "

@@ -63,3 +63,25 @@ def test_importing_the_package_and_cli_connects_to_nothing_and_writes_nothing(
     )
     assert list(tmp_path.iterdir()) == []
     assert result.stdout.strip() == "[]"
+
+
+# The pure engines: columnar (Polars) but never the store, the web or the CLI, so they can be
+# run and tested on frames alone. Named here, not exempted by a file-name pattern.
+PURE_ENGINES = ("recon/matching_service.py", "settlement/netting_service.py")
+ENGINE_EDGES = tuple(edge for edge in EDGES if edge not in ("polars", "pyarrow"))
+
+
+def test_the_pure_engines_use_frames_but_never_the_store_or_an_entry_point() -> None:
+    offences = [
+        f"{engine} imports {name}"
+        for engine in PURE_ENGINES
+        for name in sorted(imported_names(PACKAGE / engine))
+        if any(name == edge or name.startswith(edge + ".") for edge in ENGINE_EDGES)
+    ]
+    assert offences == []
+
+
+def test_the_admin_domain_model_is_pure() -> None:
+    pure = [PACKAGE / "admin" / name for name in ("permissions.py", "roles.py", "identity.py",
+                                                   "approval_policy.py")]  # fmt: skip
+    assert all(path in domain_modules() for path in pure)

@@ -144,8 +144,24 @@ def test_the_demo_builds_a_verified_day_and_prints_a_trial_balance_that_nets_to_
     assert result.stdout.splitlines()[0].split("\t") == ["asset", "debits", "credits", "net"]
     again = run("demo", "--entries", "400", cwd=tmp_path)  # its own file is made afresh
     assert again.returncode == 0, again.stderr
-    verified = run("--db", "sqlite:///backoffice-demo.db", "ledger", "verify", cwd=tmp_path)
-    assert verified.returncode == 0
+    demo = ("--db", "sqlite:///backoffice-demo.db")
+    ops = ("--token-file", ".backoffice-demo/tokens/ops")
+    verified = run(*demo, *ops, "ledger", "verify", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    # Made by one user and approved by another: a correction and a reference-data change.
+    audit = ("--token-file", ".backoffice-demo/tokens/compliance", "audit", "list", "--json")
+    listed = run(*demo, *audit, "--outcome", "approved", cwd=tmp_path)
+    approved = json.loads(listed.stdout)["items"]
+    assert sorted(event["permission"] for event in approved) == [
+        "recon.correction.approve", "refdata.change.approve",
+    ]  # fmt: skip
+    assert {event["actor"] for event in approved} == {"supervisor"}
+    assert {event["detail"]["maker"] for event in approved} == {"ops"}
+    assert "audit verify: " in result.stderr
+    assert "the chain holds" in result.stderr
+    # As the OS user, the person who ran the demo is its admin: no business permissions.
+    refused = run(*demo, "ledger", "balances", cwd=tmp_path)
+    assert "forbidden: admin lacks ledger.read" in refused.stderr
 
 
 def test_a_reader_that_stops_early_ends_the_command_quietly(ready: str, tmp_path: Path) -> None:

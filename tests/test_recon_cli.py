@@ -38,6 +38,12 @@ def ok(outcome: Outcome) -> Outcome:
     return outcome
 
 
+def parked(outcome: Outcome) -> Outcome:
+    """Exit status 3: the command waits for a second person's approval."""
+    assert outcome.status == 3, outcome.stderr
+    return outcome
+
+
 def refused(outcome: Outcome, code: str) -> None:
     """Exit status 1, and the error code on stderr."""
     assert (outcome.status, code in outcome.stderr) == (1, True), outcome.stderr
@@ -335,7 +341,7 @@ def test_a_correction_proposed_by_alice_is_refused_to_her_and_resolves_the_break
     break_id = fee_break(books, cli, tmp_path)["break_id"]
     # Alice may approve corrections, but never her own; Olga may only propose.
     tokens = staff(cli, alice="supervisor", bob="supervisor", olga="operations")
-    proposed = ok(
+    proposed = parked(
         cli(
             "recon", "resolve", "propose", break_id,
             "--posting", f"{NOSTRO}=-5.00", "--posting", f"{FIRM_HOUSE[USD]}=5.00",
@@ -501,7 +507,10 @@ def test_propose_prints_a_sentence_for_a_person_and_json_only_when_asked(
         "--description", "bank fee November",
     )  # fmt: skip
     alice = staff(cli, alice="operations")["alice"]
-    shown = ok(cli(*proposal, token=alice))
+    shown = parked(cli(*proposal, token=alice))
     assert shown.stdout == ""
     assert shown.stderr.startswith(f"Correction 1 proposed by alice for break {break_id}")
-    assert ok(cli(*proposal, "--json", token=alice)).json() == {"correction_id": 2}
+    assert shown.stderr.endswith("awaiting approval 1\n")
+    assert parked(cli(*proposal, "--json", token=alice)).json() == {
+        "correction_id": 2, "status": "awaiting_approval", "approval_id": 2,
+    }  # fmt: skip

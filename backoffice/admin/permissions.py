@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Final
 
 PERMISSIONS: Final[dict[str, str]] = {
+    "approvals.decide": "Approve or reject waiting commands (each needs its approval twin too).",
+    "approvals.read": "List and show commands waiting for approval, with their effect.",
     "audit.export": "Export the audit trail with its manifest.",
     "audit.read": "Read and verify the audit trail.",
     "db.read": "Read the schema revision.",

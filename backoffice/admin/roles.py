@@ -33,7 +33,7 @@ _OPERATIONS = READ_PERMISSIONS | {
     "recon.import", "recon.run", "recon.break.update", "recon.match",
     "recon.correction.propose", "refdata.change",
 }  # fmt: skip
-_APPROVALS = frozenset(APPROVAL_TWINS.values()) - {"users.manage.approve"}
+_APPROVALS = frozenset(APPROVAL_TWINS.values()) - {"users.manage.approve"} | {"approvals.decide"}
 
 BUILTIN_ROLES: Final[dict[str, Role]] = {
     role.name: role
@@ -66,7 +66,7 @@ BUILTIN_ROLES: Final[dict[str, Role]] = {
             "admin",
             frozenset(
                 {"users.read", "users.manage", "users.manage.approve", "db.read", "db.upgrade"}
-                | {"audit.read", "demo.run"}
+                | {"audit.read", "demo.run", "approvals.read", "approvals.decide"}
             ),
             "Users, roles and the schema only: moves no money and approves no money movement.",
             builtin=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from backoffice.cli.options import (
     optional_date,
     page_hint,
     print_page_json,
+    required_date,
     requires,
 )
 from backoffice.cli.output import Listing, say
@@ -73,3 +75,30 @@ def audit_verify(ctx: typer.Context) -> None:
     if report.problems:
         raise ProblemError(*report.problems)
     say(f"audit verified: {report.events} events, chain head {report.head_hash[:16]}")
+
+
+@audit_app.command("export")
+@requires("audit.export", "audited-read")
+def audit_export(
+    ctx: typer.Context,
+    from_day: Annotated[str, typer.Option("--from", help="first UTC day, included")],
+    to_day: Annotated[str, typer.Option("--to", help="last UTC day, included")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="a directory to write to")],
+) -> None:
+    """The events of the period as JSONL with a manifest (count, first and last sequence,
+    the chain head, SHA-256 of each file), checkable without Backoffice."""
+    from backoffice.formats.audit_export import write_audit_export
+    from backoffice.store.audit_queries import AuditFilter, chain_head, exported_events
+
+    store = cli_context(ctx).store()
+    since, until = required_date(from_day, "--from"), required_date(to_day, "--to")
+    manifest = write_audit_export(
+        exported_events(store, AuditFilter(since=since, until=until)),
+        output,
+        period={"from": str(since), "to": str(until)},
+        head=chain_head(store),
+    )
+    say(
+        f"{manifest['count']} events ({manifest['first_id']}..{manifest['last_id']}) written to "
+        f"{output} with manifest.json"
+    )

@@ -142,15 +142,45 @@ def db_current(ctx: typer.Context) -> None:
 
 @refdata_app.command("load")
 @requires("refdata.change")
-def refdata_load(ctx: typer.Context, file: Path) -> None:
-    """Load assets, parties and accounts from a YAML or CSV file (all or nothing)."""
-    from backoffice.formats.refdata_file import read_refdata
-    from backoffice.refdata.service import load_refdata
+def refdata_load(
+    ctx: typer.Context,
+    file: Path,
+    json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Load reference data from a YAML or CSV file (all or nothing). Under an approval policy
+    the change waits for a second person (exit status 3, `awaiting approval N`)."""
+    from backoffice.admin.approval_service import Parked
+    from backoffice.cli.approvals import AWAITING_APPROVAL_EXIT
+    from backoffice.formats.refdata_file import read_refdata_text
+    from backoffice.refdata.change_service import change_refdata
 
     context = _context(ctx)
-    summary = load_refdata(
-        context.store(), read_refdata(file), actor=context.actor, source=str(file)
+    text = read_refdata_text(file)
+    if not isinstance(text, str):
+        raise ProblemError(*text.problems)
+    done = change_refdata(
+        context.store(),
+        context.principal(),
+        text,
+        source=str(file),
+        csv_format=file.suffix.lower() == ".csv",
     )
+    if isinstance(done, Parked):
+        if json:
+            print_json(done.as_json())
+        say(f"{file}: the change waits for approval; awaiting approval {done.approval_id}")
+        raise typer.Exit(AWAITING_APPROVAL_EXIT)
+    summary = done.summary
+    if json:
+        print_json(
+            {
+                "created": summary.created,
+                "changed": summary.changed,
+                "unchanged": summary.unchanged,
+                "changes": done.changes,
+            }
+        )
+        return
     say(
         f"{file}: {summary.created} created, {summary.changed} changed, "
         f"{summary.unchanged} unchanged"
@@ -161,42 +191,90 @@ def refdata_load(ctx: typer.Context, file: Path) -> None:
 @requires("refdata.read", "read")
 def refdata_list(
     ctx: typer.Context,
-    section: Annotated[str, typer.Argument(help="assets, parties or accounts")] = "accounts",
+    section: Annotated[
+        str, typer.Argument(help="assets, parties, accounts, ssis, fee_rates or approval_policies")
+    ] = "accounts",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="what was in force at this UTC time (ISO 8601)"),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """List assets, parties or accounts."""
-    from backoffice.refdata.service import list_refdata
+    """List reference data, now or as it stood at a moment."""
+    from backoffice.refdata.change_service import snapshot
+    from backoffice.refdata.history_service import in_force
 
-    everything = list_refdata(_context(ctx).store())
-    if section not in everything:
+    store = _context(ctx).store()
+    if as_of is None:
+        everything: dict[str, list[Any]] = {}
+        for (kind, _), record in sorted(snapshot(store).items()):
+            everything.setdefault(kind, []).append(record)
+    else:
+        everything = in_force(store, _timestamp_us(as_of))
+    if section not in SECTION_NAMES:
         raise ProblemError(
-            Problem("invalid_argument", "section must be assets, parties or accounts")
+            Problem("invalid_argument", f"section must be one of {', '.join(SECTION_NAMES)}")
         )
-    records = [_record(item) for item in everything[section]]
+    records = everything.get(section, [])
     if json:
         print_json(records)
         return
     table = Listing(*(records[0].keys() if records else ["(none)"]))
     for record in records:
-        table.add_row(
-            *(
-                ", ".join(v) if isinstance(v, list) else "" if v is None else str(v)
-                for v in record.values()
-            )
-        )
+        table.add_row(*(_cell(v) for v in record.values()))
     table.print()
 
 
-def _record(item: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for name in item.__slots__:
-        value = getattr(item, name)
-        if isinstance(value, frozenset):
-            value = sorted(str(v) for v in value)
-        elif hasattr(value, "value"):
-            value = value.value
-        record[name] = value
-    return record
+SECTION_NAMES = ("assets", "parties", "accounts", "ssis", "fee_rates", "approval_policies")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        import orjson
+
+        return orjson.dumps(value).decode()
+    return "" if value is None else str(value)
+
+
+def _timestamp_us(text: str) -> int:
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ProblemError(
+            Problem("invalid_argument", f"--as-of {text!r} is not an ISO 8601 date or time")
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+@refdata_app.command("history")
+@requires("refdata.read", "read")
+def refdata_history(
+    ctx: typer.Context,
+    code: str,
+    json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Every version of a record: who changed it, when, and who approved it."""
+    from backoffice.refdata.history_service import history
+
+    versions = history(_context(ctx).store(), code)
+    if json:
+        print_json(versions)
+        return
+    table = Listing("version", "section", "changed_at", "changed_by", "approved_by", "record")
+    for item in versions:
+        table.add_row(
+            str(item["version"]), item["section"], item["changed_at"], item["changed_by"],
+            item["approved_by"] or "", _cell(item["record"]) if item["record"] else "(removed)",
+        )  # fmt: skip
+    table.print()
+    if not versions:
+        say(f"{code}: no version recorded (unchanged since before reference-data history began)")
 
 
 @app.command("demo")
@@ -215,7 +293,6 @@ def demo(
         context.db,
         entries=entries,
         seed=seed,
-        actor=context.actor,
         say=say,
     )
     from backoffice.cli.ledger import print_trial_balance
@@ -228,6 +305,7 @@ def demo(
 
 
 def _register_subcommands() -> None:
+    from backoffice.cli.approvals import approvals_app
     from backoffice.cli.audit import audit_app
     from backoffice.cli.ledger import ledger_app
     from backoffice.cli.recon import recon_app
@@ -241,6 +319,7 @@ def _register_subcommands() -> None:
     app.add_typer(recon_app, name="recon")
     app.add_typer(audit_app, name="audit")
     app.add_typer(users_app, name="users")
+    app.add_typer(approvals_app, name="approvals")
     app.add_typer(roles_app, name="roles")
 
 

@@ -62,12 +62,13 @@ def requires(
 
 
 def _command_name(ctx: Any) -> str:
-    """`ledger post`: the command's words below the root, whatever the program is called."""
+    """`ledger.post`: the command's words below the root, whatever the program is called,
+    spelt as the services name their audit events."""
     words: list[str] = []
     while ctx.parent is not None:
         words.insert(0, str(ctx.info_name))
         ctx = ctx.parent
-    return " ".join(words)
+    return ".".join(words)
 
 
 def _request(arguments: dict[str, Any]) -> dict[str, Any]:

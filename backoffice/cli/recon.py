@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from backoffice.cli.approvals import AWAITING_APPROVAL_EXIT, describe_decision
 from backoffice.cli.options import (
     AfterOption,
     JsonOption,
@@ -370,8 +371,9 @@ def resolve_propose(
     description: Annotated[str, typer.Option("--description")],
     json: JsonOption = False,
 ) -> None:
-    """Propose a correcting ledger entry for a break (another person approves it)."""
-    from backoffice.recon.correction_service import propose_correction
+    """Propose a correcting ledger entry for a break: it waits for another person's approval
+    (exit status 3, `awaiting approval N`)."""
+    from backoffice.recon.correction_service import submit_correction
 
     postings = []
     for text in posting:
@@ -382,35 +384,53 @@ def resolve_propose(
             )
         postings.append((account, amount))
     context = cli_context(ctx)
-    number = propose_correction(
-        context.store(), break_id, postings, description=description, actor=context.actor
+    number, parked = submit_correction(
+        context.store(), context.principal(), break_id, postings, description=description
     )
     if json:
-        print_json({"correction_id": number})
-        return
-    say(
-        f"Correction {number} proposed by {context.actor} for break {break_id}; another person "
-        f"approves it (recon resolve approve {number}) or rejects it."
-    )
+        print_json({"correction_id": number, **parked.as_json()})
+    else:
+        say(
+            f"Correction {number} proposed by {context.actor} for break {break_id}; another "
+            f"person approves it (recon resolve approve {number}) or rejects it."
+        )
+        say(f"awaiting approval {parked.approval_id}")
+    raise typer.Exit(AWAITING_APPROVAL_EXIT)
 
 
 @resolve_app.command("approve")
-@requires("recon.correction.approve")
+@requires("approvals.decide")
 def resolve_approve(ctx: typer.Context, correction_id: int) -> None:
-    """Approve a proposed correction: the entry is posted and the break resolved."""
-    from backoffice.recon.correction_service import decide_correction
-
-    context = cli_context(ctx)
-    key = decide_correction(context.store(), correction_id, approve=True, actor=context.actor)
-    say(f"correction {correction_id} approved and posted as {key}")
+    """Approve a proposed correction (a shortcut for `approvals approve`): once approved by
+    as many people as its policy says, the entry is posted and the break resolved."""
+    say(_decide_correction(ctx, correction_id, approve=True, reason=""))
 
 
 @resolve_app.command("reject")
-@requires("recon.correction.approve")
-def resolve_reject(ctx: typer.Context, correction_id: int) -> None:
-    """Reject a proposed correction."""
+@requires("approvals.decide")
+def resolve_reject(
+    ctx: typer.Context,
+    correction_id: int,
+    reason: Annotated[str, typer.Option("--reason", help="why")] = "rejected",
+) -> None:
+    """Reject a proposed correction (a shortcut for `approvals reject`)."""
+    say(_decide_correction(ctx, correction_id, approve=False, reason=reason))
+
+
+def _decide_correction(
+    ctx: typer.Context, correction_id: int, *, approve: bool, reason: str
+) -> str:
+    from backoffice.admin.approval_service import decide, waiting_for
     from backoffice.recon.correction_service import decide_correction
 
     context = cli_context(ctx)
-    decide_correction(context.store(), correction_id, approve=False, actor=context.actor)
-    say(f"correction {correction_id} rejected")
+    store = context.store()
+    with store.read() as connection:
+        approval_id = waiting_for(connection, "recon.correction", f"correction {correction_id}")
+    if approval_id is None:
+        # Proposed before approvals existed (or already decided: the service says which).
+        key = decide_correction(store, correction_id, approve=approve, actor=context.actor)
+        verb = f"approved and posted as {key}" if approve else "rejected"
+        return f"correction {correction_id} {verb}"
+    decision = decide(store, context.principal(), approval_id, approve=approve, reason=reason)
+    return describe_decision(f"correction {correction_id}", decision)

@@ -86,7 +86,9 @@ def invoke(
                 for problem in error.problems[:problems_recorded_max]
             ]
             detail = {"request": dict(request or {}), "problems": problems}
-            record(store, principal, command, permission, "failed", detail)
+            refused = all(problem.code == "forbidden" for problem in error.problems)
+            outcome = "forbidden" if refused else "failed"
+            record(store, principal, command, permission, outcome, detail)
         raise
     except BaseException:
         acting.reset(reset)

@@ -17,9 +17,11 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from backoffice.admin.approval_policy import ApprovalPolicy, Rule
 from backoffice.error_codes import ErrorCode
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.file_text import decode_text, read_content
@@ -51,6 +53,7 @@ class RefdataFile:
     accounts: list[Account] = field(default_factory=list)
     ssis: list[StandingInstruction] = field(default_factory=list)
     fee_rates: list[FeeRateDefinition] = field(default_factory=list)
+    approval_policies: list[ApprovalPolicy] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     # Where each record came from, by section and code, so later problems can name the line.
     sources: dict[tuple[str, str], Source] = field(default_factory=dict)
@@ -60,16 +63,26 @@ class RefdataFile:
 
 
 def read_refdata(path: Path) -> RefdataFile:
-    name = str(path)
+    text = read_refdata_text(path)
+    if isinstance(text, RefdataFile):
+        return text
+    return parse_refdata(text, str(path), csv_format=path.suffix.lower() == ".csv")
+
+
+def read_refdata_text(path: Path) -> str | RefdataFile:
+    """The file's text, or a `RefdataFile` holding why it cannot be read."""
     try:
         # The one bounded read and decoding of every reader (no latin-1 guess: reference
         # data names people and firms, and a wrong guess would store them misspelt).
-        text = decode_text(read_content(path, file_bytes_max), name, latin1_fallback=False)
+        return decode_text(read_content(path, file_bytes_max), str(path), latin1_fallback=False)
     except ProblemError as error:
         return RefdataFile(problems=list(error.problems))
-    if path.suffix.lower() == ".csv":
-        return _from_csv(text, name)
-    return _from_yaml(text, name)
+
+
+def parse_refdata(text: str, name: str, *, csv_format: bool) -> RefdataFile:
+    """A reference-data file's records from its text (kept with an approval, and parsed again
+    when the change is approved)."""
+    return _from_csv(text, name) if csv_format else _from_yaml(text, name)
 
 
 def _from_yaml(text: str, name: str) -> RefdataFile:
@@ -180,6 +193,7 @@ SINGULAR = {
     "accounts": "account",
     "ssis": "ssi",
     "fee_rates": "fee rate",
+    "approval_policies": "approval policy",
 }
 
 
@@ -317,6 +331,36 @@ def _ssi(item: dict[str, Any]) -> StandingInstruction:
     )
 
 
+def _approval_policy(item: dict[str, Any]) -> ApprovalPolicy:
+    _check_fields(item, {"permission", "rule", "approvers", "sections", "amounts"})
+    approvers = item.get("approvers", 1)
+    if not isinstance(approvers, int) or isinstance(approvers, bool):
+        raise _RecordError("invalid_field", "approvers must be a whole number", "approvers")
+    sections = item.get("sections", [])
+    if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):
+        raise _RecordError("invalid_field", "sections must be a list of section names", "sections")
+    amounts = item.get("amounts", {})
+    if not isinstance(amounts, dict) or not all(
+        isinstance(v, str) and isinstance(k, str) for k, v in amounts.items()
+    ):
+        raise _RecordError(
+            "invalid_field", 'amounts: a mapping of asset to a quoted amount ("1000.00")', "amounts"
+        )
+    try:
+        limits = {asset: Decimal(amount) for asset, amount in amounts.items()}
+    except InvalidOperation:
+        raise _RecordError(
+            "invalid_amount", "an amount is not a decimal number", "amounts"
+        ) from None
+    return ApprovalPolicy(
+        permission=_text(item, "permission"),
+        rule=_choice(item, "rule", Rule),
+        approvers=approvers,
+        sections=frozenset(sections),
+        amounts=limits,
+    )
+
+
 def _fee_rate(item: dict[str, Any]) -> FeeRateDefinition:
     _check_fields(item, {"fee", "effective_from", "rate", "maximum"})
     effective = item.get("effective_from")
@@ -359,5 +403,6 @@ SECTIONS.update(
         "accounts": _account,
         "ssis": _ssi,
         "fee_rates": _fee_rate,
+        "approval_policies": _approval_policy,
     }
 )

@@ -13,6 +13,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from backoffice.admin.approval_policy_service import policy_for
+from backoffice.admin.approval_service import Parked, park
+from backoffice.admin.identity import Principal
 from backoffice.errors import Problem, ProblemError
 from backoffice.ledger.model import (
     EntryOutcome,
@@ -26,6 +29,7 @@ from backoffice.recon.books_service import account_scales, now_us, record_audit
 from backoffice.recon.break_service import record_break_event, resolve_break, stored_break
 from backoffice.recon.model import BreakStatus, postings_per_entry
 from backoffice.store import schema
+from backoffice.store.audit_chain import held_audit
 from backoffice.store.engine import Store
 from backoffice.store.ledger_repository import LedgerRepository
 from backoffice.text import actor_chars_max, require_free_text
@@ -72,97 +76,159 @@ def propose_correction(
     return int(correction_id)
 
 
+def submit_correction(
+    store: Store,
+    maker: Principal,
+    break_id: str,
+    postings: Sequence[tuple[str, str]],
+    *,
+    description: str,
+) -> tuple[int, Parked]:
+    """The command `recon.correction`: propose a correcting entry and park it for approval
+    (corrections always wait: the policy sets only how many approvers), in one transaction
+    and one audit event. Gives the correction's number and the approval."""
+    with store.unit_of_work() as connection:
+        with held_audit(connection):
+            correction_id = propose_correction(
+                store, break_id, postings, description=description, actor=maker.login
+            )
+        policy = policy_for(connection, "recon.correction.propose")
+        request = {
+            "correction_id": correction_id,
+            "break_id": break_id,
+            "postings": [[account, amount] for account, amount in postings],
+            "description": description,
+        }
+        parked = park(
+            connection,
+            maker,
+            command="recon.correction",
+            permission="recon.correction.propose",
+            target=f"correction {correction_id}",
+            request=request,
+            effect={
+                "entry_key": f"recon:correction/{correction_id}",
+                "postings": request["postings"],
+            },
+            approvers=policy.approvers if policy is not None else 1,
+        )
+    return correction_id, parked
+
+
+def apply_approved_correction(
+    store: Store, request: dict[str, Any], *, maker: str, approver: str, approval_id: int
+) -> dict[str, Any]:
+    """What approving a `recon.correction` runs (admin/approval_service): post and resolve."""
+    with store.write() as connection:
+        key = settle_correction(
+            connection, int(request["correction_id"]), approve=True, actor=approver
+        )
+    return {"entry_key": key, "proposed_by": maker}
+
+
+def apply_rejected_correction(
+    store: Store, request: dict[str, Any], *, maker: str, approver: str, approval_id: int
+) -> dict[str, Any]:
+    with store.write() as connection:
+        settle_correction(connection, int(request["correction_id"]), approve=False, actor=approver)
+    return {"rejected": int(request["correction_id"]), "proposed_by": maker}
+
+
 def decide_correction(store: Store, correction_id: int, *, approve: bool, actor: str) -> str | None:
     """Approve (post the entry, resolve the break) or reject a proposed correction, in one
-    transaction. The proposer cannot decide their own proposal; a break resolved meanwhile
-    takes no correction. An approved correction of a break with items must make the books
+    transaction (`settle_correction`)."""
+    require_free_text(actor=(actor, actor_chars_max))
+    with store.write() as connection:
+        return settle_correction(connection, correction_id, approve=approve, actor=actor)
+
+
+def settle_correction(
+    connection: sa.Connection, correction_id: int, *, approve: bool, actor: str
+) -> str | None:
+    """Approve or reject a proposed correction in the caller's transaction. The proposer
+    cannot decide their own proposal; a break resolved meanwhile takes no correction. An approved correction of a break with items must make the books
     agree with the statement for them: its postings to the reconciled account plus the book
     items must sum to the statement items. They are then matched together (rule
     `correction`), so the break is not found again."""
-    require_free_text(actor=(actor, actor_chars_max))
     c, d = schema.corrections, schema.correction_decisions
-    with store.write() as connection:
-        LedgerRepository(connection).lock_head()
-        row = connection.execute(
-            sa.select(c, d.c.decision)
-            .outerjoin(d, d.c.correction_id == c.c.id)
-            .where(c.c.id == correction_id)
-        ).first()
-        if row is None:
-            raise ProblemError(Problem("unknown_correction", f"no correction {correction_id}"))
-        if row.decision is not None:
-            raise ProblemError(
-                Problem(
-                    "correction_decided", f"correction {correction_id} is already {row.decision}"
-                )
-            )
-        if row.proposed_by == actor:
-            raise ProblemError(
-                Problem(
-                    "four_eyes",
-                    f"{actor} proposed correction {correction_id}: another person must decide it",
-                )
-            )
-        found = stored_break(connection, row.break_id)
-        if approve and found.status == BreakStatus.RESOLVED.value:
-            raise ProblemError(
-                Problem(
-                    "break_resolved",
-                    f"break {row.break_id} was resolved meanwhile ({found.resolution}): "
-                    f"correction {correction_id} is not needed",
-                )
-            )
-        at = now_us()
-        if not approve:
-            connection.execute(
-                sa.insert(d).values(
-                    correction_id=correction_id, decision="rejected", decided_by=actor,
-                    decided_at_us=at,
-                )
-            )  # fmt: skip
-            record_break_event(
-                connection, row.break_id, actor, "rejected", f"correction {correction_id}"
-            )
-            record_audit(
-                connection, actor, "recon.reject",
-                {"correction_id": correction_id, "break_id": row.break_id},
-            )  # fmt: skip
-            return None
-        key = f"recon:correction/{correction_id}"
-        request = EntryRequest(
-            key=key,
-            effective_date=max(found.value_date, dt.datetime.now(dt.UTC).date()),
-            description=row.description,
-            reference=row.break_id,
-            postings=tuple(
-                PostingRequest(account, amount)
-                for account, amount in orjson.loads(row.postings_json)
-            ),
-            metadata={
-                "break_id": row.break_id,
-                "correction_id": correction_id,
-                "proposed_by": row.proposed_by,
-            },
+    LedgerRepository(connection).lock_head()
+    row = connection.execute(
+        sa.select(c, d.c.decision)
+        .outerjoin(d, d.c.correction_id == c.c.id)
+        .where(c.c.id == correction_id)
+    ).first()
+    if row is None:
+        raise ProblemError(Problem("unknown_correction", f"no correction {correction_id}"))
+    if row.decision is not None:
+        raise ProblemError(
+            Problem("correction_decided", f"correction {correction_id} is already {row.decision}")
         )
-        (result,) = post_in_transaction(
-            connection, [request], actor=actor, command="recon.correct", booked_at_us=at
+    if row.proposed_by == actor:
+        raise ProblemError(
+            Problem(
+                "four_eyes",
+                f"{actor} proposed correction {correction_id}: another person must decide it",
+            )
         )
-        if result.outcome is EntryOutcome.FAILED:
-            raise ProblemError(*result.problems)
-        _match_correction(connection, found, key, actor, at)
+    found = stored_break(connection, row.break_id)
+    if approve and found.status == BreakStatus.RESOLVED.value:
+        raise ProblemError(
+            Problem(
+                "break_resolved",
+                f"break {row.break_id} was resolved meanwhile ({found.resolution}): "
+                f"correction {correction_id} is not needed",
+            )
+        )
+    at = now_us()
+    if not approve:
         connection.execute(
             sa.insert(d).values(
-                correction_id=correction_id, decision="approved", decided_by=actor,
-                decided_at_us=at, entry_key=key,
+                correction_id=correction_id, decision="rejected", decided_by=actor,
+                decided_at_us=at,
             )
         )  # fmt: skip
-        resolve_break(
-            connection,
-            row.break_id,
-            actor,
-            f"corrected by ledger entry {key} (proposed by {row.proposed_by})",
-            at,
+        record_break_event(
+            connection, row.break_id, actor, "rejected", f"correction {correction_id}"
         )
+        record_audit(
+            connection, actor, "recon.reject",
+            {"correction_id": correction_id, "break_id": row.break_id},
+        )  # fmt: skip
+        return None
+    key = f"recon:correction/{correction_id}"
+    request = EntryRequest(
+        key=key,
+        effective_date=max(found.value_date, dt.datetime.now(dt.UTC).date()),
+        description=row.description,
+        reference=row.break_id,
+        postings=tuple(
+            PostingRequest(account, amount) for account, amount in orjson.loads(row.postings_json)
+        ),
+        metadata={
+            "break_id": row.break_id,
+            "correction_id": correction_id,
+            "proposed_by": row.proposed_by,
+        },
+    )
+    (result,) = post_in_transaction(
+        connection, [request], actor=actor, command="recon.correct", booked_at_us=at
+    )
+    if result.outcome is EntryOutcome.FAILED:
+        raise ProblemError(*result.problems)
+    _match_correction(connection, found, key, actor, at)
+    connection.execute(
+        sa.insert(d).values(
+            correction_id=correction_id, decision="approved", decided_by=actor,
+            decided_at_us=at, entry_key=key,
+        )
+    )  # fmt: skip
+    resolve_break(
+        connection,
+        row.break_id,
+        actor,
+        f"corrected by ledger entry {key} (proposed by {row.proposed_by})",
+        at,
+    )
     return key
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from backoffice.admin.approval_policy_service import load_policies
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.formats.refdata_file import RefdataFile
 from backoffice.refdata.calendars import MARKETS
@@ -196,6 +197,15 @@ def load_refdata(store: Store, refdata: RefdataFile, *, actor: str, source: str)
                 changed += 1
         counts = _load_ssis(connection, refdata, parties, at, problems)
         counts += _load_fee_rates(connection, refdata, at, problems)
+        if refdata.approval_policies:
+            counts += _Counts(
+                load_policies(
+                    connection,
+                    refdata.approval_policies,
+                    {p.code: at("approval_policies", p.code) for p in refdata.approval_policies},
+                    problems,
+                )
+            )
         created, changed, unchanged = (
             created + counts[0],
             changed + counts[1],

@@ -29,8 +29,9 @@ from backoffice.settlement.instruction_service import obligation_rows
 from backoffice.settlement.model import ObligationStatus, StatusAdvice, StatusKind
 from backoffice.settlement.service import now_us
 from backoffice.store import schema
+from backoffice.store.audit_chain import held_audit
 from backoffice.store.engine import Store
-from backoffice.store.ledger_repository import LedgerRepository, held_audit
+from backoffice.store.ledger_repository import LedgerRepository
 
 STATUS_KIND = "settlement.status"
 

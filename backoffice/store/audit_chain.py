@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from backoffice.errors import Problem
+from backoffice.errors import Problem, invariant
 from backoffice.store import schema
 
 GENESIS_HASH = "0" * 64  # the hash before the first event
@@ -48,6 +49,22 @@ class Acting:
 
 
 acting: ContextVar[Acting | None] = ContextVar("backoffice_acting", default=None)
+_HELD_AUDIT = "backoffice.held_audit"
+
+
+@contextmanager
+def held_audit(connection: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    """Inside: audit events appended on `connection` are collected, not written, for the
+    enclosing command to write as its one event (a resubmission applies an import; an
+    approval applies what it approves)."""
+    invariant(_HELD_AUDIT not in connection.info, "audit events are already held")
+    held: list[dict[str, Any]] = []
+    connection.info[_HELD_AUDIT] = held
+    try:
+        yield held
+    finally:
+        # connection.info outlives the checkout (it belongs to the pooled connection).
+        del connection.info[_HELD_AUDIT]
 
 
 def event_hash(
@@ -77,7 +94,12 @@ def append_event(
     stamp: AuditStamp | None = None,
 ) -> int:
     """Append one audit event and its link in the chain, in the caller's transaction. The
-    stamp is the running command's unless one is given (a refusal names its own outcome)."""
+    stamp is the running command's unless one is given (a refusal names its own outcome).
+    Inside `held_audit` the event is collected for the enclosing command instead."""
+    held = connection.info.get(_HELD_AUDIT)
+    if held is not None:
+        held.append({"command": command, "detail": orjson.loads(detail_json)})
+        return 0
     running = acting.get()
     if stamp is None and running is not None:
         stamp = running.stamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from backoffice.ledger.queries import (
     page_of,
 )
 from backoffice.store import schema
-from backoffice.store.audit_chain import ChainReport, verify_chain
+from backoffice.store.audit_chain import GENESIS_HASH, ChainReport, verify_chain
 from backoffice.store.engine import Store
 
 
@@ -95,3 +96,46 @@ def _event(row: Any) -> dict[str, Any]:
 def verify_audit(store: Store) -> ChainReport:
     with store.read() as connection:
         return verify_chain(connection)
+
+
+export_chunk_events = 5_000
+
+
+def exported_events(store: Store, where: AuditFilter) -> Iterator[dict[str, Any]]:
+    """Every event the filter selects, oldest first, with what a reader needs to recompute
+    its hash without Backoffice: the stored fields as they are hashed and the hash before it
+    (`store/audit_chain.event_hash`). Read a bounded chunk at a time."""
+    log, chain = schema.audit_log, schema.audit_chain
+    before = schema.audit_chain.alias("before")
+    previous = (
+        sa.select(before.c.hash)
+        .where(before.c.event_id < log.c.id)
+        .order_by(before.c.event_id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    after = 0
+    while True:
+        with store.read() as connection:
+            rows = connection.execute(
+                sa.select(log, chain.c.hash, previous.label("previous_hash"))
+                .outerjoin(chain, chain.c.event_id == log.c.id)
+                .where(log.c.id > after, *where.conditions())
+                .order_by(log.c.id)
+                .limit(export_chunk_events)
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield _event(row) | {
+                "at_us": row.at_us,
+                "detail_json": row.detail_json,
+                "previous_hash": row.previous_hash or GENESIS_HASH,
+            }
+        after = rows[-1].id
+
+
+def chain_head(store: Store) -> dict[str, Any]:
+    with store.read() as connection:
+        head = connection.execute(sa.select(schema.audit_head)).one()
+    return {"event_id": head.event_id, "hash": head.hash}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from backoffice.errors import Problem, ProblemError
+from backoffice.errors import Problem, ProblemError, invariant
 
 DEFAULT_URL = "sqlite:///backoffice.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,6 +51,9 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._unit: ContextVar[sa.Connection | None] = ContextVar(
+            f"backoffice_unit_of_work_{id(self)}", default=None
+        )
         try:
             self.engine = sa.create_engine(url, future=True)
         except (sa.exc.ArgumentError, ImportError) as error:
@@ -76,7 +80,14 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE) so two
-        writers queue instead of failing halfway through."""
+        writers queue instead of failing halfway through.
+
+        Inside `unit_of_work()` it is that unit's transaction: a command made of services
+        (an approval applying what it approves) commits or rolls back as one."""
+        enclosing = self._unit.get()
+        if enclosing is not None:
+            yield enclosing
+            return
         with self.engine.connect() as plain:
             connection = plain.execution_options(backoffice_write=True)
             with connection.begin():
@@ -84,8 +95,23 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
+        enclosing = self._unit.get()
+        if enclosing is not None:
+            yield enclosing  # a read inside a unit of work sees the unit's own writes
+            return
         with self.engine.connect() as connection, connection.begin():
             yield connection
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[sa.Connection]:
+        """One write transaction that every `write()` and `read()` inside it joins."""
+        invariant(self._unit.get() is None, "a unit of work is already open on this store")
+        with self.write() as connection:
+            reset = self._unit.set(connection)
+            try:
+                yield connection
+            finally:
+                self._unit.reset(reset)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
-from backoffice.errors import invariant
 from backoffice.ledger.model import Balance, EntryKind
 from backoffice.ledger.rules import LedgerAccount
 from backoffice.refdata.model import AccountFlag
@@ -59,23 +56,6 @@ def as_date(value: object) -> dt.date:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value))
-
-
-_HELD_AUDIT = "backoffice.held_audit"
-
-
-@contextmanager
-def held_audit(connection: sa.Connection) -> Iterator[list[dict[str, Any]]]:
-    """Inside: audit records appended on `connection` are collected, not written, for the
-    enclosing command to write as its one record."""
-    invariant(_HELD_AUDIT not in connection.info, "audit records are already held")
-    held: list[dict[str, Any]] = []
-    connection.info[_HELD_AUDIT] = held
-    try:
-        yield held
-    finally:
-        # connection.info outlives the checkout (it belongs to the pooled connection).
-        del connection.info[_HELD_AUDIT]
 
 
 class LedgerRepository:
@@ -234,12 +214,6 @@ class LedgerRepository:
         return [(int(row[0]), str(row[1])) for row in rows]
 
     def append_audit(self, at_us: int, actor: str, command: str, detail_json: str) -> None:
-        held = self.connection.info.get(_HELD_AUDIT)
-        if held is not None:
-            # A command made of other commands (a resubmission applies an import) keeps one
-            # record: the inner ones become part of its detail (`held_audit`).
-            held.append({"command": command, "detail": orjson.loads(detail_json)})
-            return
         append_event(self.connection, at_us, actor, command, detail_json)
 
     def quarantine(self, rows: Sequence[dict[str, Any]]) -> None:

@@ -199,9 +199,11 @@ approvals = sa.Table(
     sa.Column("id", Id, primary_key=True),
     sa.Column("command", sa.String(64), nullable=False),
     sa.Column("permission", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
     sa.Column("request_json", sa.Text, nullable=False),
     sa.Column("effect_json", sa.Text, nullable=False),
-    sa.Column("maker_user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("maker_user_id", Id, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("maker_login", sa.String(200), nullable=False),
     sa.Column("approvers_required", sa.Integer, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at_us", sa.BigInteger, nullable=False),
@@ -209,6 +211,38 @@ approvals = sa.Table(
     sa.Column("result_json", sa.Text, nullable=True),
     sa.CheckConstraint("approvers_required >= 1", name="ck_approvals_approvers"),
     sa.Index("ix_approvals_status", "status", "id"),
+    sa.Index("ix_approvals_target", "command", "target"),
+)
+
+# Every version of a reference-data record, written with the change (refdata/change_service):
+# who changed it, when, who approved it. record_json NULL: not a record any more.
+refdata_versions = sa.Table(
+    "refdata_versions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("section", sa.String(32), nullable=False),
+    sa.Column("code", sa.String(200), nullable=False),
+    sa.Column("before_json", sa.Text, nullable=True),
+    sa.Column("record_json", sa.Text, nullable=True),
+    sa.Column("changed_at_us", sa.BigInteger, nullable=False),
+    sa.Column("changed_by", sa.String(200), nullable=False),
+    sa.Column("approved_by", sa.String(200), nullable=True),
+    sa.Column("approval_id", sa.BigInteger, nullable=True),
+    sa.Index("ix_refdata_versions_code", "code", "id"),
+)
+
+# Which approvable commands wait for a second person (from the refdata file's
+# `approval_policies:`; admin/approval_policy.py). No row: the built-in default.
+approval_policies = sa.Table(
+    "approval_policies",
+    metadata,
+    sa.Column("permission", sa.String(64), primary_key=True),
+    sa.Column("rule", sa.String(16), nullable=False),
+    sa.Column("sections_json", sa.Text, nullable=False),
+    sa.Column("amounts_json", sa.Text, nullable=False),
+    sa.Column("approvers", sa.Integer, nullable=False),
+    sa.Column("changed_at_us", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("approvers >= 1", name="ck_approval_policies_approvers"),
 )
 
 approval_decisions = sa.Table(

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 
 from backoffice.errors import Problem, ProblemError
 from backoffice.store import schema
+from backoffice.store.audit_chain import held_audit
 from backoffice.store.engine import Store
-from backoffice.store.ledger_repository import LedgerRepository, held_audit
+from backoffice.store.ledger_repository import LedgerRepository
 from backoffice.trades.service import now_us
 
 
