@@ -4,7 +4,6 @@ does the day, the supervisor approves what operations proposes."""
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,10 +38,9 @@ class Staff:
 
 
 def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "demo"
+    from backoffice.cli.main import _os_user as os_login
+
+    return os_login()
 
 
 def hire_staff(store: Store, work: Path) -> Staff:

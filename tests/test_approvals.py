@@ -14,7 +14,7 @@ import yaml
 
 from backoffice.store import schema
 from backoffice.store.engine import Store
-from tests.books import FIRM_HOUSE, USD
+from tests.books import CLIENT_OPEN, FIRM_HOUSE, USD
 from tests.cli_runner import Cli, Outcome, staff
 from tests.test_recon_cli import NOSTRO, breaks_by_id, fee_break, ledger_entry
 from tests.test_recon_cli import books as recon_books
@@ -227,3 +227,55 @@ def test_refdata_history_names_who_changed_and_who_approved_and_as_of_shows_what
     assert {a["code"]: a["name"] for a in then}[NOSTRO] == old_name
     now = cli("refdata", "list", "--json").json()
     assert {a["code"]: a["name"] for a in now}[NOSTRO] == "Renamed"
+
+
+def entries_file(path: Path, key: str, amount: str) -> Path:
+    negated = amount[1:] if amount.startswith("-") else f"-{amount}"
+    line = {"key": key, "date": "2026-11-16", "description": "deposit", "postings": [
+        {"account": NOSTRO, "amount": amount}, {"account": CLIENT_OPEN[USD], "amount": negated}]}  # fmt: skip
+    path.write_text(orjson.dumps(line).decode() + "\n")
+    return path
+
+
+def test_a_manual_entry_moving_more_than_the_policys_amount_to_a_client_waits_for_approval(
+    books: Store, cli: Cli, tmp_path: Path, people: dict[str, str]
+) -> None:
+    policy = tmp_path / "post-policy.yaml"
+    policy.write_text(
+        "approval_policies:\n  - {permission: ledger.post, rule: above, "
+        'amounts: {USD: "1000.00"}, sections: [client_accounts]}\n'
+    )
+    waiting = parked(cli("refdata", "load", str(policy), "--json", token=people["sam"]))
+    assert cli("approvals", "approve", str(waiting["approval_id"]), token=people["sue"]).status == 0
+    small = cli("ledger", "post", str(entries_file(tmp_path / "small.jsonl", "dep-s", "10.00")))
+    assert small.status == 0, small.stderr
+    assert ledger_entry(cli, "dep-s") is not None
+    big = parked(
+        cli(
+            "ledger",
+            "post",
+            str(entries_file(tmp_path / "big.jsonl", "dep-b", "5000.00")),
+            "--json",
+        )
+    )
+    assert ledger_entry(cli, "dep-b") is None  # nothing posted while it waits
+    shown = cli("approvals", "show", str(big["approval_id"]), "--json").json()
+    assert shown["effect"]["waiting"] == ["dep-b"]
+    approved = cli("approvals", "approve", str(big["approval_id"]), "--json", token=people["sue"])
+    assert approved.json()["result"] == {"created": 1, "existing": 0, "failed": 0}
+    posted = ledger_entry(cli, "dep-b")
+    assert posted["actor"] == "olga"  # the maker's entry; the approver is in the audit trail
+
+
+def test_a_policy_naming_a_scope_its_permission_does_not_have_is_refused(
+    cli: Cli, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "approval_policies:\n  - {permission: ledger.post, rule: always, sections: [ssis]}\n"
+        "  - {permission: recon.correction.propose, rule: never}\n"
+        "  - {permission: ledger.read, rule: always}\n"
+    )
+    refused = cli("refdata", "load", str(bad))
+    assert refused.status == 1
+    assert refused.stderr.count("invalid_policy") == 3

@@ -11,7 +11,7 @@ from alembic import command
 
 from backoffice.store.audit_chain import verify_chain
 from backoffice.store.engine import Store, open_store
-from tests.cli_runner import Cli
+from tests.cli_runner import Cli, staff
 
 REFDATA = """\
 assets:   [{code: USD, kind: currency, scale: 2}]
@@ -158,3 +158,30 @@ def test_an_upgraded_database_chains_the_events_it_already_held(database_url: st
         assert (report.events, report.problems) == (2, ())
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize(
+    "tampering",
+    [
+        "UPDATE audit_log SET outcome = 'ok' WHERE id = 2",  # a refusal passed off as allowed
+        "UPDATE audit_log SET user_id = NULL, authentication = NULL, permission = NULL, "
+        "outcome = NULL WHERE id = 2",  # the stamp removed: it hashes as an old event would
+        "UPDATE audit_log SET permission = 'ledger.read' WHERE id = 2",
+    ],
+)
+def test_who_acted_and_the_outcome_are_covered_by_the_chain(
+    cli: Cli, tmp_path: Path, database_url: str, tampering: str
+) -> None:
+    three_events(cli, tmp_path)
+    staff(cli, olga="operations")
+    tokens = staff(cli, carl="auditor")
+    assert cli("ledger", "balances", token=tokens["carl"]).status == 0
+    refused = cli("ledger", "post", str(tmp_path / "e1.jsonl"), token=tokens["carl"])
+    assert "forbidden" in refused.stderr
+    forbidden = max(
+        e["id"] for e in cli("audit", "list", "--json", token=tokens["carl"]).json()["items"]
+    )
+    behind_the_back(database_url, tampering.replace("id = 2", f"id = {forbidden}"))
+    broken = cli("audit", "verify", token=tokens["carl"])
+    assert broken.status == 1
+    assert f"audit event {forbidden} " in broken.stderr

@@ -3,7 +3,8 @@
 A policy names the maker's permission (`recon.correction.propose`, `refdata.change`, ...) and a
 rule: `always`, `above` an amount per asset (`amounts: {USD: "1000000.00"}`), or `never`; and
 how many distinct approvers it needs (`approvers`, default 1). For `refdata.change`,
-`sections` limits it to changes of those sections (SSIs, fee rates, accounts...); a change to
+`sections` limits it to changes of those sections (SSIs, fee rates, accounts...), for
+`ledger.post` `sections: [client_accounts]` to entries touching client accounts; a change to
 the policies themselves always waits while any reference-data policy is in force, so nobody
 loosens four-eyes alone. Policies come from the reference-data file (`approval_policies:`)
 and are judged by those in force before the load that changes them.
@@ -29,6 +30,12 @@ REFDATA_SECTIONS: Final = (
     "fee_rates",
     "approval_policies",
 )
+# What `sections` may limit a policy to, by permission: reference-data sections, or for
+# ledger posts the entries that touch client accounts.
+SCOPES: Final[dict[str, tuple[str, ...]]] = {
+    "refdata.change": REFDATA_SECTIONS,
+    "ledger.post": ("client_accounts",),
+}
 
 
 class Rule(StrEnum):
@@ -86,12 +93,12 @@ def policy_problems(policy: ApprovalPolicy) -> list[Problem]:
         problems.append(Problem("invalid_policy", f"{where}: `above` needs amounts per asset"))
     if any(amount < 0 for amount in policy.amounts.values()):
         problems.append(Problem("invalid_policy", f"{where}: amounts are not negative"))
-    unknown = sorted(policy.sections - set(REFDATA_SECTIONS))
-    if unknown or (policy.sections and policy.permission != "refdata.change"):
+    allowed = SCOPES.get(policy.permission, ())
+    if policy.sections - set(allowed):
         problems.append(
             Problem(
                 "invalid_policy",
-                f"{where}: sections are for refdata.change, from {', '.join(REFDATA_SECTIONS)}",
+                f"{where}: sections may be {', '.join(allowed) or 'none'} for this permission",
             )
         )
     return problems

@@ -29,10 +29,12 @@ from backoffice.text import comment_chars_max, require_free_text
 
 # What approving (or rejecting) runs, by command: "module:function", imported when needed so
 # the admin domain does not import every other one. Each takes (store, request, maker=,
-# approver=, approval_id=) and gives its result as JSON values.
+# approver=, approval_id=, effect=: what the approvers were shown) and gives its result as
+# JSON values.
 APPLIERS: Final[dict[str, str]] = {
     "recon.correction": "backoffice.recon.correction_service:apply_approved_correction",
     "refdata.change": "backoffice.refdata.change_service:apply_approved_change",
+    "ledger.post": "backoffice.ledger.entry_approval_service:apply_approved_entries",
 }
 REJECTERS: Final[dict[str, str]] = {
     "recon.correction": "backoffice.recon.correction_service:apply_rejected_correction",
@@ -137,6 +139,7 @@ def decide(
             )
         )
         given = _approvals_given(connection, approval_id)
+        required = _approvers_required(connection, row)
         status, result = ApprovalStatus.AWAITING, None
         request = orjson.loads(row.request_json)
         with held_audit(connection) as folded:
@@ -150,8 +153,9 @@ def decide(
                         maker=row.maker_login,
                         approver=principal.login,
                         approval_id=approval_id,
+                        effect=orjson.loads(row.effect_json),
                     )
-            elif given >= row.approvers_required:
+            elif given >= required:
                 status = ApprovalStatus.APPROVED
                 result = _function(APPLIERS[row.command])(
                     store,
@@ -159,6 +163,7 @@ def decide(
                     maker=row.maker_login,
                     approver=principal.login,
                     approval_id=approval_id,
+                    effect=orjson.loads(row.effect_json),
                 )
         if status is not ApprovalStatus.AWAITING:
             connection.execute(
@@ -181,7 +186,7 @@ def decide(
             "target": row.target,
             "maker": row.maker_login,
             "approvals": given,
-            "approvers_required": row.approvers_required,
+            "approvers_required": required,
             "reason": reason,
             "result": result,
             "applied": folded,
@@ -194,7 +199,7 @@ def decide(
             orjson.dumps(detail).decode(),
             stamp(principal, twin, outcome),
         )
-    return Decision(approval_id, status, given, row.approvers_required, result)
+    return Decision(approval_id, status, given, required, result)
 
 
 def _waiting(connection: sa.Connection, approval_id: int) -> Any:
@@ -223,7 +228,9 @@ def _check_checker(connection: sa.Connection, principal: Principal, row: Any, tw
                 "no users yet (backoffice users add)",
             )
         )
-    if principal.user_id == row.maker_user_id:
+    if principal.user_id == row.maker_user_id or (
+        row.maker_user_id is None and _same_person(connection, principal, row.maker_login)
+    ):
         raise ProblemError(
             Problem(
                 "four_eyes",
@@ -242,6 +249,27 @@ def _check_checker(connection: sa.Connection, principal: Principal, row: Any, tw
                 f"{row.approvers_required} different people",
             )
         )
+
+
+def _approvers_required(connection: sa.Connection, row: Any) -> int:
+    """As many as when it was parked, or as the policy now says if that is more: a policy
+    tightened meanwhile applies to what still waits; loosening it does not."""
+    from backoffice.admin.approval_policy_service import policy_for
+
+    policy = policy_for(connection, row.permission)
+    now = policy.approvers if policy is not None and policy.rule.value != "never" else 1
+    return max(int(row.approvers_required), now)
+
+
+def _same_person(connection: sa.Connection, principal: Principal, maker_login: str) -> bool:
+    """A maker without a user id (the single operator, by OS login; a correction proposed
+    before users existed, by the login it gave) is the approver when that name is the
+    approver's login or the OS login the approver is bound to."""
+    if principal.login == maker_login:
+        return True
+    u = schema.users
+    bound = connection.execute(sa.select(u.c.os_user).where(u.c.id == principal.user_id)).scalar()
+    return bound is not None and bound == maker_login
 
 
 def _approvals_given(connection: sa.Connection, approval_id: int) -> int:

@@ -114,7 +114,11 @@ def authenticate(store: Store, *, token: str | None, os_user: str, local: bool) 
         if isinstance(found, Principal):
             return found
         if found is not None:
-            credential = shown_prefix(token.strip()) if token is not None else os_user
+            credential = (
+                f"{Authentication.TOKEN.value} {shown_prefix(token.strip())}"
+                if token is not None
+                else f"{Authentication.OS_USER.value} {os_user}"
+            )
             _refuse_authentication(connection, os_user, credential, found)
     if found is not None:
         raise ProblemError(Problem("unauthenticated", f"{found}: ask an admin for a new token"))

@@ -31,14 +31,22 @@ def ledger_post(
     file: Path,
     json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
-    """Post the entries of a JSONL file. Exit status 0 only when no line failed."""
-    from backoffice.ledger.service import post_file
+    """Post the entries of a JSONL file. Exit status 0 only when no line failed; 3 when an
+    approval policy makes the file wait for a second person."""
+    from backoffice.admin.approval_service import Parked
+    from backoffice.cli.approvals import AWAITING_APPROVAL_EXIT
+    from backoffice.ledger.entry_approval_service import submit_entries
 
     context = cli_context(ctx)
     store = context.store()
     size = file.stat().st_size if file.exists() else 0
     with byte_progress(f"posting {file.name}", size) as advance:
-        result = post_file(store, file, actor=context.actor, progress=advance)
+        result = submit_entries(store, context.principal(), file, progress=advance)
+    if isinstance(result, Parked):
+        if json:
+            print_json(result.as_json())
+        say(f"{file}: an entry waits for approval; awaiting approval {result.approval_id}")
+        raise typer.Exit(AWAITING_APPROVAL_EXIT)
     errors = [
         {
             "line": line,

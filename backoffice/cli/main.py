@@ -7,7 +7,6 @@ with `--json` only JSON goes to stdout.
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from pathlib import Path
@@ -90,9 +89,13 @@ def _context(ctx: typer.Context) -> Context:
 
 
 def _os_user() -> str:
+    """The OS login of this process, from the kernel's user id: not $LOGNAME or $USER, which
+    whoever runs the command sets (PostgreSQL's peer authentication asks the kernel too)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
         return "unknown"
 
 

@@ -421,16 +421,18 @@ def _decide_correction(
     ctx: typer.Context, correction_id: int, *, approve: bool, reason: str
 ) -> str:
     from backoffice.admin.approval_service import decide, waiting_for
-    from backoffice.recon.correction_service import decide_correction
 
     context = cli_context(ctx)
     store = context.store()
     with store.read() as connection:
         approval_id = waiting_for(connection, "recon.correction", f"correction {correction_id}")
     if approval_id is None:
-        # Proposed before approvals existed (or already decided: the service says which).
-        key = decide_correction(store, correction_id, approve=approve, actor=context.actor)
-        verb = f"approved and posted as {key}" if approve else "rejected"
-        return f"correction {correction_id} {verb}"
+        raise ProblemError(
+            Problem(
+                "unknown_correction",
+                f"correction {correction_id} is not waiting for approval (unknown or decided; "
+                "see `approvals list --status all`)",
+            )
+        )
     decision = decide(store, context.principal(), approval_id, approve=approve, reason=reason)
     return describe_decision(f"correction {correction_id}", decision)

@@ -340,6 +340,8 @@ def _approval_policy(item: dict[str, Any]) -> ApprovalPolicy:
     if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):
         raise _RecordError("invalid_field", "sections must be a list of section names", "sections")
     amounts = item.get("amounts", {})
+    if isinstance(amounts, dict):
+        amounts = {asset: amount for asset, amount in amounts.items() if asset != LINE_KEY}
     if not isinstance(amounts, dict) or not all(
         isinstance(v, str) and isinstance(k, str) for k, v in amounts.items()
     ):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from io import BufferedReader
 from pathlib import Path
 from typing import NamedTuple, cast
 
@@ -236,8 +237,6 @@ def post_file(
     again after a crash finishes the job: what was stored comes back as `existing`.
     """
     name = str(path)
-    created = existing = failed = 0
-    failures: list[tuple[int, str | None, Problem]] = []
     try:
         stream = path.open("rb")
     except OSError as error:
@@ -245,67 +244,83 @@ def post_file(
             Problem("unreadable_file", error.strerror or str(error), Source(file=name))
         ) from error
     with stream:
-        start_problem = stream_start_problem(stream.peek(4096), name)
-        if start_problem is not None:
-            raise ProblemError(start_problem)
-        lines = read_lines(stream)
-        while True:
-            requests: list[EntryRequest] = []
-            raws: dict[int, str] = {}
-            rejected: list[Rejected] = []
-            consumed = 0
-            for number, raw, size in lines:
-                consumed += size
-                if raw is None:
-                    rejected.append(
-                        Rejected(
-                            name,
-                            number,
-                            "",
-                            (
-                                Problem(
-                                    "line_too_long",
-                                    f"line is over {line_bytes_max} bytes",
-                                    Source(name, number),
-                                ),
+        return post_stream(store, stream, name, actor=actor, progress=progress, clock_us=clock_us)
+
+
+def post_stream(
+    store: Store,
+    stream: BufferedReader,
+    name: str,
+    *,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+    clock_us: Callable[[], int] = now_us,
+) -> FileResult:
+    """`post_file` of an open byte stream (`name` says where it came from): an approved
+    entries file is posted from the text kept with its approval."""
+    created = existing = failed = 0
+    failures: list[tuple[int, str | None, Problem]] = []
+    start_problem = stream_start_problem(stream.peek(4096), name)
+    if start_problem is not None:
+        raise ProblemError(start_problem)
+    lines = read_lines(stream)
+    while True:
+        requests: list[EntryRequest] = []
+        raws: dict[int, str] = {}
+        rejected: list[Rejected] = []
+        consumed = 0
+        for number, raw, size in lines:
+            consumed += size
+            if raw is None:
+                rejected.append(
+                    Rejected(
+                        name,
+                        number,
+                        "",
+                        (
+                            Problem(
+                                "line_too_long",
+                                f"line is over {line_bytes_max} bytes",
+                                Source(name, number),
                             ),
-                        )
+                        ),
                     )
-                elif raw.strip():
-                    parsed = parse_entry(raw, name, number)
-                    text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                    if isinstance(parsed, EntryRequest):
-                        requests.append(parsed)
-                        raws[number] = text
-                    else:
-                        rejected.append(Rejected(name, number, text, tuple(parsed)))
-                if len(requests) + len(rejected) >= batch_entries_max:
-                    break
-            if not requests and not rejected:
-                if progress is not None and consumed:
-                    progress(consumed)
-                break
-            batch = post_entries(
-                store,
-                requests,
-                actor=actor,
-                clock_us=clock_us,
-                raw_of=partial(_raw_line, raws),
-                rejected=rejected,
-            )
-            for result in batch.results:
-                if result.outcome is EntryOutcome.CREATED:
-                    created += 1
-                elif result.outcome is EntryOutcome.EXISTING:
-                    existing += 1
+                )
+            elif raw.strip():
+                parsed = parse_entry(raw, name, number)
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if isinstance(parsed, EntryRequest):
+                    requests.append(parsed)
+                    raws[number] = text
                 else:
-                    failed += 1
-                    failures.extend((p.source.line or 0, result.key, p) for p in result.problems)
-            for item in rejected:
-                failed += 1
-                failures.extend((item.line, None, p) for p in item.problems)
-            if progress is not None:
+                    rejected.append(Rejected(name, number, text, tuple(parsed)))
+            if len(requests) + len(rejected) >= batch_entries_max:
+                break
+        if not requests and not rejected:
+            if progress is not None and consumed:
                 progress(consumed)
+            break
+        batch = post_entries(
+            store,
+            requests,
+            actor=actor,
+            clock_us=clock_us,
+            raw_of=partial(_raw_line, raws),
+            rejected=rejected,
+        )
+        for result in batch.results:
+            if result.outcome is EntryOutcome.CREATED:
+                created += 1
+            elif result.outcome is EntryOutcome.EXISTING:
+                existing += 1
+            else:
+                failed += 1
+                failures.extend((p.source.line or 0, result.key, p) for p in result.problems)
+        for item in rejected:
+            failed += 1
+            failures.extend((item.line, None, p) for p in item.problems)
+        if progress is not None:
+            progress(consumed)
     failures.sort(key=lambda failure: failure[0])
     return FileResult(created, existing, failed, tuple(failures))
 

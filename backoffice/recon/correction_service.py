@@ -116,7 +116,13 @@ def submit_correction(
 
 
 def apply_approved_correction(
-    store: Store, request: dict[str, Any], *, maker: str, approver: str, approval_id: int
+    store: Store,
+    request: dict[str, Any],
+    *,
+    maker: str,
+    approver: str,
+    approval_id: int,
+    effect: dict[str, Any],
 ) -> dict[str, Any]:
     """What approving a `recon.correction` runs (admin/approval_service): post and resolve."""
     with store.write() as connection:
@@ -127,7 +133,13 @@ def apply_approved_correction(
 
 
 def apply_rejected_correction(
-    store: Store, request: dict[str, Any], *, maker: str, approver: str, approval_id: int
+    store: Store,
+    request: dict[str, Any],
+    *,
+    maker: str,
+    approver: str,
+    approval_id: int,
+    effect: dict[str, Any],
 ) -> dict[str, Any]:
     with store.write() as connection:
         settle_correction(connection, int(request["correction_id"]), approve=False, actor=approver)

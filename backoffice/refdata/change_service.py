@@ -19,7 +19,7 @@ from backoffice.admin.approval_policy import waits
 from backoffice.admin.approval_policy_service import policies_in_force, policy_for
 from backoffice.admin.approval_service import Parked, park
 from backoffice.admin.identity import Principal
-from backoffice.errors import ProblemError
+from backoffice.errors import Problem, ProblemError
 from backoffice.formats.refdata_file import parse_refdata
 from backoffice.refdata.service import LoadSummary, list_refdata, load_refdata
 from backoffice.store import schema
@@ -85,6 +85,7 @@ def change_refdata(
     request = {"source": source, "format": "csv" if csv_format else "yaml", "text": text}
     with store.unit_of_work() as connection:
         policy = policy_for(connection, PERMISSION)
+        policies_guarded = _policies_guarded(connection)  # as in force before this change
         savepoint = connection.begin_nested()
         try:
             with held_audit(connection):
@@ -93,7 +94,8 @@ def change_refdata(
             savepoint.rollback()
             raise
         sections = frozenset(item["section"] for item in change.changes)
-        if waits(policy, sections_changed=sections) and policy is not None:
+        guarded = "approval_policies" in sections and policies_guarded
+        if guarded or (waits(policy, sections_changed=sections) and policy is not None):
             savepoint.rollback()  # nothing of the change is stored while it waits
             return park(
                 connection,
@@ -103,7 +105,7 @@ def change_refdata(
                 target=f"refdata {source}",
                 request=request,
                 effect=_effect(change),
-                approvers=policy.approvers,
+                approvers=policy.approvers if policy is not None else 1,
             )
         savepoint.commit()
         record_versions(connection, change.changes, maker.login)
@@ -145,6 +147,22 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+def _policies_guarded(connection: sa.Connection) -> bool:
+    """Whether a change to the policies must wait: once any loaded policy makes something
+    wait, nobody changes the policies alone (loosening four-eyes is four-eyes too). The first
+    policies a database is given apply at once."""
+    p = schema.approval_policies
+    return (
+        connection.execute(sa.select(p.c.permission).where(p.c.rule != "never").limit(1)).first()
+        is not None
+    )
+
+
+def _codes(changes: list[dict[str, Any]]) -> str:
+    shown = [f"{item['section']} {item['code']}" for item in changes[:10]]
+    return ", ".join(shown) + (" ..." if len(changes) > 10 else "") if shown else "nothing"
+
+
 def _effect(change: Change) -> dict[str, Any]:
     s = change.summary
     return {
@@ -163,11 +181,28 @@ def _audit(connection: sa.Connection, actor: str, source: str, change: Change) -
 
 
 def apply_approved_change(
-    store: Store, request: dict[str, Any], *, maker: str, approver: str, approval_id: int
+    store: Store,
+    request: dict[str, Any],
+    *,
+    maker: str,
+    approver: str,
+    approval_id: int,
+    effect: dict[str, Any],
 ) -> dict[str, Any]:
     """What approving a `refdata.change` runs (admin/approval_service): the same text loaded
     against the state now, its before/after the result."""
     change = _load(store, request["text"], request["source"], request["format"] == "csv", maker)
+    if change.changes != effect["changes"]:
+        # Approving applies what the approvers were shown, or nothing: a record changed since
+        # (by another change) would otherwise be silently put back.
+        raise ProblemError(
+            Problem(
+                "approval_stale",
+                "the reference data changed since this was parked: loading it now would change "
+                f"{_codes(change.changes)} where the approvers were shown "
+                f"{_codes(effect['changes'])}; reject it and propose it again",
+            )
+        )
     with store.write() as connection:
         record_versions(
             connection, change.changes, maker, approved_by=approver, approval_id=approval_id

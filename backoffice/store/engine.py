@@ -46,6 +46,19 @@ def one_line(error: object) -> str:
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+def _postgresql_is_local(url: sa.URL) -> bool:
+    """On this machine: over a Unix socket or loopback. Only then may a CLI user be known by
+    their OS login (as PostgreSQL's peer authentication). A URL without a host goes where
+    libpq's $PGHOST or a service file says, so it is local only when neither names a host."""
+    host = url.host or url.query.get("host")
+    if not host:
+        if url.query.get("service") or os.environ.get("PGSERVICE"):
+            return False  # a service file may name any host
+        host = os.environ.get("PGHOST") or "/"
+    hosts = host if isinstance(host, tuple) else str(host).split(",")
+    return all(h.startswith("/") or h in _LOOPBACK for h in hosts)
+
+
 class Store:
     """One database. `write()` and `read()` hand out a connection inside one transaction."""
 
@@ -68,14 +81,7 @@ class Store:
             )
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
-        host = self.engine.url.host or self.engine.url.query.get("host")
-        # On this machine: a SQLite file, or PostgreSQL over a Unix socket or loopback. Only
-        # then may a CLI user be known by their OS login (as PostgreSQL's peer authentication).
-        self.local = (
-            self.dialect == "sqlite"
-            or not host
-            or (isinstance(host, str) and (host.startswith("/") or host in _LOOPBACK))
-        )
+        self.local = self.dialect == "sqlite" or _postgresql_is_local(self.engine.url)
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:

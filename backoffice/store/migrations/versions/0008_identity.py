@@ -1,6 +1,5 @@
-"""Users, roles, API tokens and four-eyes approvals (the command layer), who acted and how on
-every audit event from now on (user id, authentication, permission, outcome), and every
-version of each reference-data record from now on (`refdata history`, `refdata list --as-of`).
+"""Users, roles, API tokens and four-eyes approvals (the command layer), and who acted and how
+on every audit event from now on (user id, authentication, permission, outcome).
 
 Users are never deleted (a trigger refuses it): the first user ends single-operator mode for
 good, and every audit event's user id keeps naming someone.
@@ -19,7 +18,6 @@ down_revision = "0007"
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 REFUSAL = "users are disabled, never deleted"
-HISTORY = "refdata_versions is append-only: history is added to, never rewritten"
 
 
 def upgrade() -> None:
@@ -59,19 +57,6 @@ def upgrade() -> None:
         sa.Column("revoked_at_us", sa.BigInteger, nullable=True),
     )
     _approvals()
-    op.create_table(
-        "refdata_versions",
-        sa.Column("id", Id, primary_key=True),
-        sa.Column("section", sa.String(32), nullable=False),
-        sa.Column("code", sa.String(200), nullable=False),
-        sa.Column("before_json", sa.Text, nullable=True),
-        sa.Column("record_json", sa.Text, nullable=True),
-        sa.Column("changed_at_us", sa.BigInteger, nullable=False),
-        sa.Column("changed_by", sa.String(200), nullable=False),
-        sa.Column("approved_by", sa.String(200), nullable=True),
-        sa.Column("approval_id", sa.BigInteger, nullable=True),
-    )
-    op.create_index("ix_refdata_versions_code", "refdata_versions", ["code", "id"])
     _refuse_user_delete()
 
 
@@ -91,11 +76,9 @@ def _approvals() -> None:
         sa.Column("id", Id, primary_key=True),
         sa.Column("command", sa.String(64), nullable=False),
         sa.Column("permission", sa.String(64), nullable=False),
-        sa.Column("target", sa.String(200), nullable=False),
         sa.Column("request_json", sa.Text, nullable=False),
         sa.Column("effect_json", sa.Text, nullable=False),
-        sa.Column("maker_user_id", Id, sa.ForeignKey("users.id"), nullable=True),
-        sa.Column("maker_login", sa.String(200), nullable=False),
+        sa.Column("maker_user_id", Id, sa.ForeignKey("users.id"), nullable=False),
         sa.Column("approvers_required", sa.Integer, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at_us", sa.BigInteger, nullable=False),
@@ -104,17 +87,6 @@ def _approvals() -> None:
         sa.CheckConstraint("approvers_required >= 1", name="ck_approvals_approvers"),
     )
     op.create_index("ix_approvals_status", "approvals", ["status", "id"])
-    op.create_index("ix_approvals_target", "approvals", ["command", "target"])
-    op.create_table(
-        "approval_policies",
-        sa.Column("permission", sa.String(64), primary_key=True),
-        sa.Column("rule", sa.String(16), nullable=False),
-        sa.Column("sections_json", sa.Text, nullable=False),
-        sa.Column("amounts_json", sa.Text, nullable=False),
-        sa.Column("approvers", sa.Integer, nullable=False),
-        sa.Column("changed_at_us", sa.BigInteger, nullable=False),
-        sa.CheckConstraint("approvers >= 1", name="ck_approval_policies_approvers"),
-    )
     op.create_table(
         "approval_decisions",
         sa.Column("approval_id", Id, sa.ForeignKey("approvals.id"), primary_key=True),
@@ -140,15 +112,6 @@ def _refuse_user_delete() -> None:
             "CREATE TRIGGER users_refuse_truncate BEFORE TRUNCATE ON users "
             "FOR EACH STATEMENT EXECUTE FUNCTION backoffice_refuse_user_delete()"
         )
-        op.execute(
-            "CREATE FUNCTION backoffice_refuse_refdata_history_change() RETURNS trigger "
-            f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{HISTORY}' "
-            "USING ERRCODE = 'restrict_violation'; END $$"
-        )
-        op.execute(
-            "CREATE TRIGGER refdata_versions_refuse_change BEFORE UPDATE OR DELETE ON "
-            "refdata_versions FOR EACH ROW EXECUTE FUNCTION backoffice_refuse_refdata_history_change()"
-        )
     else:
         op.execute(
             "CREATE TRIGGER users_refuse_delete BEFORE DELETE ON users "
@@ -159,8 +122,3 @@ def _refuse_user_delete() -> None:
             "WHEN EXISTS (SELECT 1 FROM users WHERE id = NEW.id OR login = NEW.login) "
             f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
         )
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER refdata_versions_refuse_{action.lower()} BEFORE {action} ON "
-                f"refdata_versions BEGIN SELECT RAISE(ABORT, '{HISTORY}'); END"
-            )
