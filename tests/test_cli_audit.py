@@ -49,6 +49,7 @@ AUDITED_READS: set[Command] = {
 }  # fmt: skip
 OUTSIDE: dict[Command, str] = {
     ("demo",): "builds a fresh database of its own (its services audit as above)",
+    ("serve",): "serves the API; each request is a command audited as above (tests/test_api.py)",
 }
 # Who acts in a scenario step given as ["as:LOGIN", ...]: made with a token when first needed.
 # Once staff exist, a step without "as:" runs as bob, who may read everything.

@@ -307,6 +307,33 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="the address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="processes (PostgreSQL)")] = 1,
+) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs). Each request runs as the
+    user of its bearer token; the server itself holds no one's permissions."""
+    import uvicorn
+
+    context = _context(ctx)
+    store = context.store()
+    if store.dialect == "sqlite" and workers > 1:
+        say("SQLite has one writer: writes queue on it; serving with one worker process")
+        workers = 1
+    os.environ["BACKOFFICE_DB"] = store.url
+    say(f"serving {store.safe_url} on http://{host}:{port} ({workers} worker(s))")
+    uvicorn.run(
+        "backoffice.api.server:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
 def _register_subcommands() -> None:
     from backoffice.cli.approvals import approvals_app
     from backoffice.cli.audit import audit_app

@@ -44,12 +44,24 @@ def submit_entries(
         policy = policy_for(connection, PERMISSION)
     if policy is None or policy.rule is Rule.NEVER:
         return post_file(store, path, actor=maker.login, progress=progress)
-    data = read_content(path, parked_file_bytes_max)
-    requests = _entries(data, str(path))
+    return submit_entries_data(store, maker, read_content(path, parked_file_bytes_max), str(path))
+
+
+def submit_entries_data(
+    store: Store, maker: Principal, data: bytes, name: str
+) -> FileResult | Parked:
+    """The same command over entries given as JSONL bytes (the API's door): posted, or parked
+    when an entry of them waits under the policy in force."""
+    with store.read() as connection:
+        policy = policy_for(connection, PERMISSION)
+    if policy is None or policy.rule is Rule.NEVER:
+        return post_stream(store, io.BufferedReader(io.BytesIO(data)), name, actor=maker.login)
+    path = Path(name)
+    requests = _entries(data, name)
     clients = _client_accounts(store)
     waiting = [r for r in requests if _entry_waits(policy, r, clients, _assets_of(store))]
     if not waiting:
-        return post_stream(store, io.BufferedReader(io.BytesIO(data)), str(path), actor=maker.login)
+        return post_stream(store, io.BufferedReader(io.BytesIO(data)), name, actor=maker.login)
     effect = {
         "entries": len(requests),
         "waiting": [r.key for r in waiting][:effect_postings_max],
@@ -59,7 +71,7 @@ def submit_entries(
             for p in r.postings
         ][:effect_postings_max],
     }
-    request = {"source": str(path), "text": data.decode("utf-8", "replace")}
+    request = {"source": name, "text": data.decode("utf-8", "replace")}
     with store.unit_of_work() as connection:
         return park(
             connection, maker, command=PERMISSION, permission=PERMISSION,

@@ -89,6 +89,27 @@ def recent_entries(
     return Page([_entry(entry, postings.get(entry.id, [])) for entry in entries], cursor)
 
 
+def entry_by_key(store: Store, key: str) -> dict[str, Any] | None:
+    """One entry by its key, with its postings; None when there is none."""
+    e, p, a, s = schema.journal_entries, schema.postings, schema.accounts, schema.assets
+    with store.read() as connection:
+        entry = connection.execute(sa.select(e).where(e.c.key == key)).first()
+        if entry is None:
+            return None
+        lines = connection.execute(
+            sa.select(a.c.code, s.c.code.label("asset"), s.c.scale, p.c.amount_minor)
+            .join(a, a.c.id == p.c.account_id)
+            .join(s, s.c.id == p.c.asset_id)
+            .where(p.c.entry_id == entry.id)
+            .order_by(p.c.line)
+        ).all()
+    postings = [
+        {"account": r.code, "asset": r.asset, "amount": format_amount(r.amount_minor, r.scale)}
+        for r in lines
+    ]
+    return _entry(entry, postings)
+
+
 def _entry(entry: Any, postings: list[dict[str, str]]) -> dict[str, Any]:
     return {
         "id": entry.id,

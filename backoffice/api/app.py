@@ -1,0 +1,109 @@
+"""`create_app(store)`: the FastAPI application. Every request is authenticated by its bearer
+token (the command layer's tokens), runs one command through `invoke` (permission, audit,
+approvals) and answers JSON; every error is problem details, never a 500 for bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from backoffice.admin.identity import Principal
+from backoffice.admin.identity_service import authenticate
+from backoffice.api.problems import problem_response
+from backoffice.commands.invocation import Access, invoke
+from backoffice.errors import Problem, ProblemError, Source
+from backoffice.store.engine import Store
+
+body_bytes_max = 10_000_000  # a request body over this is refused with 413
+
+
+class Door:
+    """What a request needs: the store and who is asking (from `Authorization: Bearer`)."""
+
+    def __init__(self, store: Store, principal: Principal) -> None:
+        self.store = store
+        self.principal = principal
+
+    @contextmanager
+    def command(
+        self, name: str, permission: str, access: Access, request: dict[str, Any] | None = None
+    ) -> Iterator[Principal]:
+        with invoke(self.store, self.principal, name, permission, access=access, request=request):
+            yield self.principal
+
+
+def create_app(store: Store) -> FastAPI:
+    app = FastAPI(
+        title="Backoffice",
+        version="1",
+        description="Trade capture, settlement, books and records, reconciliation.",
+        openapi_url="/openapi.json",
+    )
+    app.state.store = store
+
+    @app.exception_handler(ProblemError)
+    async def expected(_: Request, error: ProblemError) -> Response:
+        return problem_response(error.problems)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> Response:
+        problems = [
+            Problem(
+                "invalid_request",
+                str(item.get("msg", "invalid")),
+                Source(field=".".join(str(part) for part in item.get("loc", ())[1:]) or None),
+            )
+            for item in error.errors()
+        ] or [Problem("invalid_request", "the request is not valid")]
+        return problem_response(problems, 422)
+
+    @app.middleware("http")
+    async def bounded_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > body_bytes_max):
+            return problem_response(
+                [Problem("payload_too_large", f"a request body is at most {body_bytes_max} bytes")],
+                413,
+            )
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """The database is reachable; the schema revision it is at and the newest known."""
+        return {
+            "status": "ok",
+            "schema": store.current_revision(),
+            "head": store.head_revision(),
+        }
+
+    from backoffice.api.routes_admin import admin_router
+    from backoffice.api.routes_ledger import ledger_router
+
+    app.include_router(ledger_router, prefix="/api/v1")
+    app.include_router(admin_router, prefix="/api/v1")
+    return app
+
+
+def door(request: Request) -> Door:
+    """The request's store and principal: a bearer token, or 401 (audited when presented)."""
+    store: Store = request.app.state.store
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProblemError(
+            Problem(
+                "unauthenticated", "send `Authorization: Bearer bo_...` (backoffice users token)"
+            )
+        )
+    # The API never trusts an OS login: the token is the only credential.
+    principal = authenticate(store, token=token.strip(), os_user="api", local=False)
+    return Door(store, principal)
+
+
+DoorDep = Annotated[Door, Depends(door)]

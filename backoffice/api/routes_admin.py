@@ -1,0 +1,102 @@
+"""`/api/v1` approvals and the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from backoffice.api.app import DoorDep
+from backoffice.commands.invocation import Access
+from backoffice.errors import Problem, ProblemError
+from backoffice.ledger.queries import bounded_limit, list_page_default
+
+admin_router = APIRouter(tags=["approvals", "audit"])
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # unknown fields: 422
+    reason: str = ""
+
+
+def _id_cursor(after: str | None) -> int | None:
+    if after is None:
+        return None
+    if not after.isdigit():
+        raise ProblemError(Problem("invalid_cursor", f"after={after!r} is not a cursor of ours"))
+    return int(after)
+
+
+@admin_router.get("/approvals")
+def list_approvals(
+    door: DoorDep,
+    status: str = "awaiting",
+    mine: bool = False,
+    for_me: bool = False,
+    limit: int = Query(default=list_page_default, ge=1),
+    after: str | None = None,
+) -> dict[str, Any]:
+    from backoffice.admin.approval_service import approvals_page
+
+    with door.command("approvals.list", "approvals.read", Access.READ) as who:
+        page = approvals_page(
+            door.store, who, status=None if status == "all" else status, mine=mine,
+            for_me=for_me, limit=bounded_limit(limit), after=_id_cursor(after),
+        )  # fmt: skip
+    return {"items": page.items, "next": page.next}
+
+
+@admin_router.get("/approvals/{approval_id}")
+def one_approval(approval_id: int, door: DoorDep) -> dict[str, Any]:
+    from backoffice.admin.approval_service import show_approval
+
+    with door.command("approvals.show", "approvals.read", Access.READ):
+        return show_approval(door.store, approval_id)
+
+
+def _decide(door: Any, approval_id: int, approve: bool, reason: str) -> dict[str, Any]:
+    from backoffice.admin.approval_service import decide
+
+    verb = "approve" if approve else "reject"
+    with door.command(f"approvals.{verb}", "approvals.decide", Access.WRITE) as who:
+        decision = decide(door.store, who, approval_id, approve=approve, reason=reason)
+    return {
+        "approval_id": decision.approval_id,
+        "status": decision.status.value,
+        "approvals": decision.approvals,
+        "approvers_required": decision.approvers_required,
+        "result": decision.result,
+    }
+
+
+@admin_router.post("/approvals/{approval_id}/approve")
+def approve(approval_id: int, door: DoorDep, body: DecisionBody | None = None) -> dict[str, Any]:
+    return _decide(door, approval_id, True, body.reason if body else "")
+
+
+@admin_router.post("/approvals/{approval_id}/reject")
+def reject(approval_id: int, body: DecisionBody, door: DoorDep) -> dict[str, Any]:
+    return _decide(door, approval_id, False, body.reason)
+
+
+@admin_router.get("/audit")
+def audit_events(
+    door: DoorDep,
+    user: str | None = None,
+    permission: str | None = None,
+    outcome: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int = Query(default=list_page_default, ge=1),
+    after: str | None = None,
+) -> dict[str, Any]:
+    from backoffice.store.audit_queries import AuditFilter, audit_page
+
+    where = AuditFilter(user, permission, outcome, since, until)
+    with door.command("audit.list", "audit.read", Access.READ):
+        page = audit_page(
+            door.store, limit=bounded_limit(limit), after=_id_cursor(after), where=where
+        )
+    return {"items": page.items, "next": page.next}
