@@ -83,10 +83,12 @@ def create_app(store: Store) -> FastAPI:
         }
 
     from backoffice.api.routes_admin import admin_router
+    from backoffice.api.routes_business import business_router
     from backoffice.api.routes_ledger import ledger_router
 
     app.include_router(ledger_router, prefix="/api/v1")
     app.include_router(admin_router, prefix="/api/v1")
+    app.include_router(business_router, prefix="/api/v1")
     return app
 
 

@@ -24,37 +24,12 @@ from backoffice.cli.options import (
 )
 from backoffice.cli.output import Listing, print_json, say, stderr
 from backoffice.errors import Problem, ProblemError, Source
+from backoffice.formats.executions import read_executions
 from backoffice.ledger.queries import list_page_default
 
 trades_app = typer.Typer(
     help="Trades: capture, allocation, confirmation, affirmation.", no_args_is_help=True
 )
-
-
-def _is_fix(path: Path) -> bool:
-    """A FIX log when its first non-blank line starts with 8=FIX; a CSV otherwise."""
-    try:
-        with path.open("rb") as stream:
-            for raw in stream:
-                stripped = raw.lstrip(b"\xef\xbb\xbf").strip()
-                if stripped:
-                    return stripped.startswith(b"8=FIX")
-    except OSError as error:
-        raise ProblemError(
-            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(str(path)))
-        ) from error
-    return False
-
-
-def read_executions(path: Path) -> Iterator[Any]:
-    """The executions and rejected messages of a FIX log or a trades CSV, detected."""
-    if _is_fix(path):
-        from backoffice.formats.fix_log import read_fix_log
-
-        return read_fix_log(path)
-    from backoffice.formats.trades_csv import read_trades_csv
-
-    return read_trades_csv(path)
 
 
 @contextmanager
