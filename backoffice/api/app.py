@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
+from backoffice.admin.approval_service import Parked
 from backoffice.admin.identity import Principal
 from backoffice.admin.identity_service import authenticate
 from backoffice.api.problems import problem_response
@@ -34,6 +36,15 @@ class Door:
     ) -> Iterator[Principal]:
         with invoke(self.store, self.principal, name, permission, access=access, request=request):
             yield self.principal
+
+
+def parked(result: Parked) -> JSONResponse:
+    """A command under approval: 202 with the approval's id and where to follow it."""
+    return JSONResponse(
+        result.as_json(),
+        status_code=202,
+        headers={"Location": f"/api/v1/approvals/{result.approval_id}"},
+    )
 
 
 def create_app(store: Store) -> FastAPI:
@@ -82,13 +93,23 @@ def create_app(store: Store) -> FastAPI:
             "head": store.head_revision(),
         }
 
-    from backoffice.api.routes_admin import admin_router
-    from backoffice.api.routes_business import business_router
-    from backoffice.api.routes_ledger import ledger_router
+    from backoffice.api import (
+        routes_admin,
+        routes_ledger,
+        routes_recon,
+        routes_refdata,
+        routes_settlement,
+        routes_trades,
+        routes_users,
+    )
 
-    app.include_router(ledger_router, prefix="/api/v1")
-    app.include_router(admin_router, prefix="/api/v1")
-    app.include_router(business_router, prefix="/api/v1")
+    app.include_router(routes_ledger.ledger_router, prefix="/api/v1")
+    app.include_router(routes_trades.trades_router, prefix="/api/v1")
+    app.include_router(routes_settlement.settlement_router, prefix="/api/v1")
+    app.include_router(routes_recon.recon_router, prefix="/api/v1")
+    app.include_router(routes_refdata.refdata_router, prefix="/api/v1")
+    app.include_router(routes_users.users_router, prefix="/api/v1")
+    app.include_router(routes_admin.admin_router, prefix="/api/v1")
     return app
 
 

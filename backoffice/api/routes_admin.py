@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from backoffice.api.app import DoorDep
+from backoffice.api.paging import Limit, id_cursor
 from backoffice.commands.invocation import Access
-from backoffice.errors import Problem, ProblemError
-from backoffice.ledger.queries import bounded_limit, list_page_default
+from backoffice.ledger.queries import bounded_limit
 
 admin_router = APIRouter(tags=["approvals", "audit"])
 
@@ -21,21 +21,13 @@ class DecisionBody(BaseModel):
     reason: str = ""
 
 
-def _id_cursor(after: str | None) -> int | None:
-    if after is None:
-        return None
-    if not after.isdigit():
-        raise ProblemError(Problem("invalid_cursor", f"after={after!r} is not a cursor of ours"))
-    return int(after)
-
-
 @admin_router.get("/approvals")
 def list_approvals(
     door: DoorDep,
     status: str = "awaiting",
     mine: bool = False,
     for_me: bool = False,
-    limit: int = Query(default=list_page_default, ge=1),
+    limit: int = Limit,
     after: str | None = None,
 ) -> dict[str, Any]:
     from backoffice.admin.approval_service import approvals_page
@@ -43,7 +35,7 @@ def list_approvals(
     with door.command("approvals.list", "approvals.read", Access.READ) as who:
         page = approvals_page(
             door.store, who, status=None if status == "all" else status, mine=mine,
-            for_me=for_me, limit=bounded_limit(limit), after=_id_cursor(after),
+            for_me=for_me, limit=bounded_limit(limit), after=id_cursor(after),
         )  # fmt: skip
     return {"items": page.items, "next": page.next}
 
@@ -89,7 +81,7 @@ def audit_events(
     outcome: str | None = None,
     since: dt.date | None = None,
     until: dt.date | None = None,
-    limit: int = Query(default=list_page_default, ge=1),
+    limit: int = Limit,
     after: str | None = None,
 ) -> dict[str, Any]:
     from backoffice.store.audit_queries import AuditFilter, audit_page
@@ -97,6 +89,6 @@ def audit_events(
     where = AuditFilter(user, permission, outcome, since, until)
     with door.command("audit.list", "audit.read", Access.READ):
         page = audit_page(
-            door.store, limit=bounded_limit(limit), after=_id_cursor(after), where=where
+            door.store, limit=bounded_limit(limit), after=id_cursor(after), where=where
         )
     return {"items": page.items, "next": page.next}

@@ -6,26 +6,19 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from backoffice.admin.approval_service import Parked
-from backoffice.api.app import DoorDep
+from backoffice.api.app import DoorDep, parked
+from backoffice.api.paging import Limit, id_cursor
 from backoffice.api.problems import problem_response
 from backoffice.commands.invocation import Access
 from backoffice.errors import Problem, ProblemError
-from backoffice.ledger.queries import bounded_limit, entry_by_key, list_page_default, recent_entries
+from backoffice.ledger.queries import bounded_limit, entry_by_key, recent_entries
 
 ledger_router = APIRouter(tags=["ledger"])
 api_entries_max = 1_000  # entries per request
-
-
-def parked(result: Parked) -> JSONResponse:
-    return JSONResponse(
-        result.as_json(),
-        status_code=202,
-        headers={"Location": f"/api/v1/approvals/{result.approval_id}"},
-    )
 
 
 @ledger_router.post("/entries", status_code=201)
@@ -87,11 +80,11 @@ async def post_entries(
 @ledger_router.get("/entries")
 def list_entries(
     door: DoorDep,
-    limit: int = Query(default=list_page_default, ge=1),
+    limit: int = Limit,
     after: str | None = None,
 ) -> dict[str, Any]:
     """The newest entries first; `next` is the cursor for the page after."""
-    cursor = _cursor(after)
+    cursor = id_cursor(after)
     with door.command("ledger.entries", "ledger.read", Access.READ):
         page = recent_entries(door.store, limit=bounded_limit(limit), before=cursor)
     return {"items": page.items, "next": page.next}
@@ -142,11 +135,3 @@ def trial_balance_report(door: DoorDep, as_of: dt.date | None = None) -> list[di
         }
         for line in lines
     ]
-
-
-def _cursor(after: str | None) -> int | None:
-    if after is None:
-        return None
-    if not after.isdigit():
-        raise ProblemError(Problem("invalid_cursor", f"after={after!r} is not a cursor of ours"))
-    return int(after)
