@@ -198,3 +198,32 @@ def test_a_failed_write_is_audited_with_its_problem_codes(cli: Cli, store: Store
     import orjson
 
     assert orjson.loads(event.detail_json)["request"]["entry_key"] == "no-such-entry"
+
+
+def test_a_tokens_last_use_is_recorded_at_most_once_a_minute_so_reads_stay_reads(
+    store: Store, monkeypatch: Any
+) -> None:
+    from backoffice.admin import identity_service
+    from backoffice.admin.identity_service import add_user, authenticate, issue_token
+
+    add_user(store, "admin", name="Admin", roles=["admin"], os_user="nobody-here", actor="t")
+    token = issue_token(store, "admin", expires_days=None, actor="t").token
+    clock = [1_000_000_000_000]
+    monkeypatch.setattr(identity_service, "now_us", lambda: clock[0])
+
+    def last_used() -> Any:
+        with store.read() as connection:
+            return connection.execute(sa.select(schema.api_tokens.c.last_used_at_us)).scalar_one()
+
+    authenticate(store, token=token, os_user="x", local=False)
+    assert last_used() == clock[0]
+    first = clock[0]
+    writes: list[str] = []
+    real_write = store.write
+    monkeypatch.setattr(store, "write", lambda: writes.append("write") or real_write())
+    clock[0] += 59_000_000
+    authenticate(store, token=token, os_user="x", local=False)
+    assert (last_used(), writes) == (first, [])  # no write transaction for a fresh use
+    clock[0] += 2_000_000
+    authenticate(store, token=token, os_user="x", local=False)
+    assert (last_used(), writes) == (clock[0], ["write"])

@@ -381,3 +381,15 @@ def _decisions(connection: sa.Connection, ids: list[int]) -> dict[int, list[Any]
     ):
         found.setdefault(row.approval_id, []).append(row)
     return found
+
+
+def awaiting_count(store: Store, count_max: int) -> int:
+    """How many approvals wait (at most `count_max`: a gauge, never a scan of history)."""
+    waiting = (
+        sa.select(schema.approvals.c.id)
+        .where(schema.approvals.c.status == ApprovalStatus.AWAITING.value)
+        .limit(count_max)
+        .subquery()
+    )
+    with store.read() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(waiting)).scalar_one())

@@ -95,6 +95,8 @@ def every_role(store: Store) -> list[Role]:
     return [*BUILTIN_ROLES.values(), *sorted(custom.values(), key=lambda role: role.name)]
 
 
+last_used_granularity_us = 60_000_000  # a token's last use, to the minute
+
 # Authentication -------------------------------------------------------------------------------
 
 
@@ -102,25 +104,35 @@ def authenticate(store: Store, *, token: str | None, os_user: str, local: bool) 
     """Who this command runs as: the single operator while no user exists; else the token's
     user; else the user bound to this OS login when the database is on this machine. A bad,
     revoked or expired token or a disabled user is refused, and the refusal audited (in its
-    own transaction, which commits though the command does not run)."""
-    with store.write() as connection:
+    own transaction, which commits though the command does not run).
+
+    Finding the user only reads: a read request stays a read (on SQLite a write would queue
+    behind every writer). A token's last use is written when it is older than a minute."""
+    touch: int | None = None
+    with store.read() as connection:
         if not has_users(connection):
             return single_operator(os_user)
         found: Principal | str | None = None
         if token is not None:
-            found = _token_principal(connection, token.strip())
+            found, touch = _token_principal(connection, token.strip())
         elif local:
             found = _bound_user(connection, os_user)
-        if isinstance(found, Principal):
-            return found
-        if found is not None:
-            credential = (
-                f"{Authentication.TOKEN.value} {shown_prefix(token.strip())}"
-                if token is not None
-                else f"{Authentication.OS_USER.value} {os_user}"
-            )
-            _refuse_authentication(connection, os_user, credential, found)
+    if isinstance(found, Principal):
+        if touch is not None:
+            with store.write() as connection:
+                t = schema.api_tokens
+                connection.execute(
+                    sa.update(t).where(t.c.id == touch).values(last_used_at_us=now_us())
+                )
+        return found
     if found is not None:
+        credential = (
+            f"{Authentication.TOKEN.value} {shown_prefix(token.strip())}"
+            if token is not None
+            else f"{Authentication.OS_USER.value} {os_user}"
+        )
+        with store.write() as connection:
+            _refuse_authentication(connection, os_user, credential, found)
         raise ProblemError(Problem("unauthenticated", f"{found}: ask an admin for a new token"))
     raise ProblemError(
         Problem(
@@ -131,25 +143,27 @@ def authenticate(store: Store, *, token: str | None, os_user: str, local: bool) 
     )
 
 
-def _token_principal(connection: sa.Connection, token: str) -> Principal | str:
-    """The token's user, or why the token is refused."""
+def _token_principal(connection: sa.Connection, token: str) -> tuple[Principal | str, int | None]:
+    """The token's user, or why the token is refused; and the token's id when its last use
+    is due to be written."""
     shape = token_problem(token)
     if shape is not None:
-        return shape.reason
+        return shape.reason, None
     t = schema.api_tokens
     row = connection.execute(sa.select(t).where(t.c.sha256 == token_sha256(token))).first()
     at = now_us()
     if row is None:
-        return "the token is not known"
+        return "the token is not known", None
     if row.revoked_at_us is not None:
-        return "the token was revoked"
+        return "the token was revoked", None
     if row.expires_at_us is not None and row.expires_at_us <= at:
-        return "the token has expired"
+        return "the token has expired", None
     principal = _user_principal(connection, row.user_id, Authentication.TOKEN, shown_prefix(token))
     if principal is None:
-        return "the token's user is disabled"
-    connection.execute(sa.update(t).where(t.c.id == row.id).values(last_used_at_us=at))
-    return principal
+        return "the token's user is disabled", None
+    used = row.last_used_at_us
+    due = used is None or at - used >= last_used_granularity_us
+    return principal, row.id if due else None
 
 
 def _refuse_authentication(

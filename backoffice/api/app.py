@@ -4,6 +4,7 @@ approvals) and answers JSON; every error is problem details, never a 500 for bad
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -15,27 +16,42 @@ from fastapi.responses import JSONResponse
 from backoffice.admin.approval_service import Parked
 from backoffice.admin.identity import Principal
 from backoffice.admin.identity_service import authenticate
+from backoffice.api.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
+from backoffice.api.metrics import Metrics
 from backoffice.api.problems import problem_response
 from backoffice.commands.invocation import Access, invoke
 from backoffice.errors import Problem, ProblemError, Source
 from backoffice.store.engine import Store
 
+API_PREFIX = "/api/v1"
 body_bytes_max = 10_000_000  # a request body over this is refused with 413
 
 
 class Door:
     """What a request needs: the store and who is asking (from `Authorization: Bearer`)."""
 
-    def __init__(self, store: Store, principal: Principal) -> None:
+    def __init__(self, store: Store, principal: Principal, metrics: Metrics) -> None:
         self.store = store
         self.principal = principal
+        self.metrics = metrics
 
     @contextmanager
     def command(
         self, name: str, permission: str, access: Access, request: dict[str, Any] | None = None
     ) -> Iterator[Principal]:
-        with invoke(self.store, self.principal, name, permission, access=access, request=request):
-            yield self.principal
+        outcome = "error"
+        try:
+            with invoke(
+                self.store, self.principal, name, permission, access=access, request=request
+            ):
+                yield self.principal
+            outcome = "ok"
+        except ProblemError as error:
+            refused = all(problem.code == "forbidden" for problem in error.problems)
+            outcome = "forbidden" if refused else "failed"
+            raise
+        finally:
+            self.metrics.command_ran(name, outcome)
 
 
 def parked(result: Parked) -> JSONResponse:
@@ -55,6 +71,7 @@ def create_app(store: Store) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.store = store
+    app.state.metrics = metrics = Metrics(store)
 
     @app.exception_handler(ProblemError)
     async def expected(_: Request, error: ProblemError) -> Response:
@@ -71,6 +88,24 @@ def create_app(store: Store) -> FastAPI:
             for item in error.errors()
         ] or [Problem("invalid_request", "the request is not valid")]
         return problem_response(problems, 422)
+
+    @app.middleware("http")
+    async def measured(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        # The route's template, never the path: keys and accounts are not labels. A route of
+        # an included router knows its path without the prefix it was included under.
+        template = getattr(request.scope.get("route"), "path", None)
+        if template is None:
+            template = "unmatched"
+        elif request.url.path.startswith(API_PREFIX + "/"):
+            template = API_PREFIX + template
+        metrics.observe(
+            request.method, template, response.status_code, time.perf_counter() - started
+        )
+        return response
 
     @app.middleware("http")
     async def bounded_body(
@@ -93,6 +128,11 @@ def create_app(store: Store) -> FastAPI:
             "head": store.head_revision(),
         }
 
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus text: counts and latencies by route template and command, no client data."""
+        return Response(metrics.exposition(), media_type=METRICS_MEDIA_TYPE)
+
     from backoffice.api import (
         routes_admin,
         routes_ledger,
@@ -103,13 +143,13 @@ def create_app(store: Store) -> FastAPI:
         routes_users,
     )
 
-    app.include_router(routes_ledger.ledger_router, prefix="/api/v1")
-    app.include_router(routes_trades.trades_router, prefix="/api/v1")
-    app.include_router(routes_settlement.settlement_router, prefix="/api/v1")
-    app.include_router(routes_recon.recon_router, prefix="/api/v1")
-    app.include_router(routes_refdata.refdata_router, prefix="/api/v1")
-    app.include_router(routes_users.users_router, prefix="/api/v1")
-    app.include_router(routes_admin.admin_router, prefix="/api/v1")
+    app.include_router(routes_ledger.ledger_router, prefix=API_PREFIX)
+    app.include_router(routes_trades.trades_router, prefix=API_PREFIX)
+    app.include_router(routes_settlement.settlement_router, prefix=API_PREFIX)
+    app.include_router(routes_recon.recon_router, prefix=API_PREFIX)
+    app.include_router(routes_refdata.refdata_router, prefix=API_PREFIX)
+    app.include_router(routes_users.users_router, prefix=API_PREFIX)
+    app.include_router(routes_admin.admin_router, prefix=API_PREFIX)
     return app
 
 
@@ -126,7 +166,7 @@ def door(request: Request) -> Door:
         )
     # The API never trusts an OS login: the token is the only credential.
     principal = authenticate(store, token=token.strip(), os_user="api", local=False)
-    return Door(store, principal)
+    return Door(store, principal, request.app.state.metrics)
 
 
 DoorDep = Annotated[Door, Depends(door)]

@@ -324,6 +324,11 @@ def serve(
         say("SQLite has one writer: writes queue on it; serving with one worker process")
         workers = 1
     os.environ["BACKOFFICE_DB"] = store.url
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        import tempfile
+
+        # Each worker counts in files here; /metrics adds up every worker's counts.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backoffice-metrics-")
     say(f"serving {store.safe_url} on http://{host}:{port} ({workers} worker(s))")
     uvicorn.run(
         "backoffice.api.server:app",
