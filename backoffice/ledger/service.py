@@ -123,11 +123,13 @@ def post_entries(
         raise ProblemError(
             Problem("invalid_actor", f"the actor must be 1..{actor_chars_max} plain characters")
         )
-    expire_pending(store, actor=actor, clock_us=clock_us)
     for start in range(0, max(len(requests), 1), batch_entries_max):
         chunk = requests[start : start + batch_entries_max]
         with store.write() as connection, collector_paused():
             repository = LedgerRepository(connection)
+            if start == 0:
+                # In the chunk's own transaction: one commit per request, not two.
+                _expire_in(repository, actor, clock_us())
             chunk_results = _post_chunk(repository, chunk, actor, clock_us(), command)
             items = list(rejected) if start == 0 else []
             if raw_of is not None:
@@ -344,25 +346,27 @@ def collector_paused() -> Iterator[None]:
 
 def expire_pending(store: Store, *, actor: str, clock_us: Callable[[], int] = now_us) -> int:
     """Void every pending entry whose timeout has passed; returns how many were voided."""
-    at_us = clock_us()
     with store.write() as connection:
-        repository = LedgerRepository(connection)
-        # Take the ledger's turn before looking: a void committed meanwhile by another writer
-        # would otherwise make this one fail.
-        repository.lock_head()
-        expired = repository.expired_pending(at_us)
-        if not expired:
-            return 0
-        requests = [
-            EntryRequest(
-                key=f"{RESERVED_KEY_PREFIX}{entry_id}",
-                effective_date=None,
-                void_pending=key,
-                source=Source(field="timeout"),
-            )
-            for entry_id, key in expired
-        ]
-        results = _post_chunk(repository, requests, actor, at_us, "ledger.expire", ledger_own=True)
+        return _expire_in(LedgerRepository(connection), actor, clock_us())
+
+
+def _expire_in(repository: LedgerRepository, actor: str, at_us: int) -> int:
+    # Take the ledger's turn before looking: a void committed meanwhile by another writer
+    # would otherwise make this one fail.
+    repository.lock_head()
+    expired = repository.expired_pending(at_us)
+    if not expired:
+        return 0
+    requests = [
+        EntryRequest(
+            key=f"{RESERVED_KEY_PREFIX}{entry_id}",
+            effective_date=None,
+            void_pending=key,
+            source=Source(field="timeout"),
+        )
+        for entry_id, key in expired
+    ]
+    results = _post_chunk(repository, requests, actor, at_us, "ledger.expire", ledger_own=True)
     for result in results:
         # The chain head is held, so nothing else resolved these entries since they were listed.
         invariant(
