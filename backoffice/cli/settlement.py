@@ -86,12 +86,13 @@ def settlement_instruct(
 ) -> None:
     """Instruct the date's open obligations (and cancel those whose trades were cancelled):
     ISO 20022 sese.023 documents or SWIFT MT540-543."""
-    from backoffice.settlement.instruction_service import instruct, write_instructions
+    from backoffice.settlement.instruction_service import (
+        instruct,
+        instruction_format,
+        write_instructions,
+    )
 
-    if format not in ("sese023", "mt54x"):
-        raise ProblemError(
-            Problem("invalid_format", f"--format must be sese023 or mt54x, not {format!r}")
-        )
+    instruction_format(format)
     context = cli_context(ctx)
     day = required_date(date, "--date")
     result = instruct(context.store(), day, actor=context.actor)
@@ -195,36 +196,16 @@ def settlement_penalties(
     json: JsonOption = False,
 ) -> None:
     """CSDR cash penalties of the month's fails on EU markets, priced by the price file."""
-    from backoffice.settlement.penalties import CentralBankRate
-    from backoffice.trades.charges import parse_price
-
-    rates = []
-    for text in cash_rate or []:
-        currency, _, rest = text.partition(":")
-        day_text, _, percent = rest.partition(":")
-        negative = percent.startswith("-")
-        parsed = parse_price(percent.removeprefix("-"))
-        try:
-            day = dt.date.fromisoformat(day_text)
-        except ValueError:
-            day = None
-        if len(currency) != 3 or day is None or (parsed is None and percent.strip("-0.") != ""):
-            raise ProblemError(
-                Problem("invalid_cash_rate", f"--cash-rate {text!r} is not CCY:YYYY-MM-DD:PERCENT")
-            )
-        mantissa, decimals = parsed or (0, 0)
-        rates.append(
-            CentralBankRate(currency, day, (-mantissa if negative else mantissa, decimals))
-        )
     from backoffice.formats.prices_csv import read_prices
-    from backoffice.money import format_amount
-    from backoffice.refdata.model import currency_minor_units
-    from backoffice.settlement.penalties_service import month_penalties
+    from backoffice.settlement.penalties_service import (
+        first_of_month,
+        month_penalties,
+        parse_cash_rate,
+        penalties_json,
+    )
 
-    try:
-        first = dt.date.fromisoformat(f"{month}-01")
-    except ValueError:
-        raise ProblemError(Problem("invalid_month", f"--month {month!r} is not YYYY-MM")) from None
+    rates = [parse_cash_rate(text) for text in cash_rate or []]
+    first = first_of_month(month)
     price_file = read_prices(prices)
     if price_file.problems:
         raise ProblemError(*price_file.problems)
@@ -232,22 +213,7 @@ def settlement_penalties(
     report = month_penalties(
         cli_context(ctx).store(), first, price_file, today=today, cash_rates=rates
     )
-    lines = [
-        {
-            "reference": line.reference,
-            "isin": line.isin,
-            "counterparty": line.counterparty,
-            "currency": line.currency,
-            "cause": line.cause.value,
-            "failing_party": line.failing_party.value,
-            "days": line.days,
-            "amount": format_amount(line.amount_minor, currency_minor_units(line.currency) or 0),
-            "firm_amount": format_amount(
-                line.firm_amount_minor, currency_minor_units(line.currency) or 0
-            ),
-        }
-        for line in report.lines
-    ]
+    lines = penalties_json(report)
     if json:
         print_json(
             {"month": month, "lines": lines, "problems": [p.describe() for p in report.problems]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -187,37 +186,10 @@ def trades_resubmit(
 ) -> None:
     """Re-submit a repaired message for a quarantined one; the item is resolved once the
     repaired message goes through."""
-    from backoffice.store.engine import Store
-    from backoffice.trades.affirmation_service import affirm
-    from backoffice.trades.allocation_service import allocate
-    from backoffice.trades.resubmission_service import Resubmission, resubmit
-    from backoffice.trades.service import import_executions, quarantine_item
+    from backoffice.trades.resubmission_service import resubmit_file
 
     context = cli_context(ctx)
-    store = context.store()
-    item = quarantine_item(store, item_id)
-    if item.resolved:
-        raise ProblemError(Problem("already_resolved", f"item {item_id} is already resolved"))
-
-    def apply(through: Store) -> Resubmission:
-        # The file must hold the repaired message and nothing else, and that message must now
-        # go through: anything else (an unrelated message, one already captured) resolves
-        # nothing.
-        if item.kind == "trades.allocate":
-            from backoffice.formats.allocations import read_allocations
-
-            done = allocate(through, read_allocations(file), actor=context.actor)
-            return Resubmission(done.received, done.done, list(done.problems))
-        if item.kind == "trades.affirm":
-            from backoffice.formats.affirmations import read_affirmations
-
-            done = affirm(through, read_affirmations(file), actor=context.actor)
-            return Resubmission(done.received, done.done, list(done.problems))
-        summary = import_executions(through, read_executions(file), actor=context.actor)
-        applied = summary.captured + summary.cancelled
-        return Resubmission(summary.messages, applied, list(summary.problems))
-
-    outcome = resubmit(store, item_id, apply, actor=context.actor, by=str(file))
+    outcome = resubmit_file(context.store(), item_id, file, actor=context.actor, by=str(file))
     if not outcome.resolved:
         _print_problems(outcome.problems)
         raise ProblemError(
@@ -298,8 +270,7 @@ def trades_affirm(
     reason: Annotated[str | None, typer.Option("--reason")] = None,
 ) -> None:
     """Record affirmations from a file, or one by its confirmation id."""
-    from backoffice.trades.affirmation_service import affirm
-    from backoffice.trades.model import Affirmation, AffirmationStatus
+    from backoffice.trades.affirmation_service import affirm, one_affirmation
 
     context = cli_context(ctx)
     items: Any
@@ -308,19 +279,7 @@ def trades_affirm(
 
         items = read_affirmations(file)
     elif confirm_id is not None:
-        try:
-            chosen = AffirmationStatus(status)
-        except ValueError:
-            raise ProblemError(
-                Problem(
-                    "invalid_status",
-                    f"--status must be affirmed, rejected or received, not {status!r}",
-                )
-            ) from None
-        raw = f"confirm_id={confirm_id} status={chosen.value}"
-        items = [
-            Affirmation(confirm_id, chosen, reason, dt.datetime.now(dt.UTC), Source("cli"), raw)
-        ]
+        items = [one_affirmation(confirm_id, status, reason, source=Source("cli"))]
     else:
         raise ProblemError(Problem("missing_argument", "give a FILE or --confirm-id"))
     result = affirm(context.store(), items, actor=context.actor)

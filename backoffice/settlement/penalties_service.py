@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from backoffice.errors import Problem, ProblemError
 from backoffice.refdata import calendars
 from backoffice.settlement.instruction_service import obligation_rows
 from backoffice.settlement.model import Direction, ObligationStatus
@@ -139,3 +140,56 @@ def month_penalties(
     return monthly_penalties(
         fails, prices, first, business_days=business_days, cash_rates=rates.values()
     )
+
+
+def parse_cash_rate(text: str) -> CentralBankRate:
+    """A central bank overnight rate given as `CCY:YYYY-MM-DD:PERCENT` (the percent may be
+    negative); `invalid_cash_rate` when it is not."""
+    from backoffice.trades.charges import parse_price
+
+    currency, _, rest = text.partition(":")
+    day_text, _, percent = rest.partition(":")
+    negative = percent.startswith("-")
+    parsed = parse_price(percent.removeprefix("-"))
+    try:
+        day: dt.date | None = dt.date.fromisoformat(day_text)
+    except ValueError:
+        day = None
+    if len(currency) != 3 or day is None or (parsed is None and percent.strip("-0.") != ""):
+        raise ProblemError(
+            Problem("invalid_cash_rate", f"cash rate {text!r} is not CCY:YYYY-MM-DD:PERCENT")
+        )
+    mantissa, decimals = parsed or (0, 0)
+    return CentralBankRate(currency, day, (-mantissa if negative else mantissa, decimals))
+
+
+def first_of_month(text: str) -> dt.date:
+    """The first day of the month `YYYY-MM`; `invalid_month` when it is not one."""
+    try:
+        return dt.date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise ProblemError(Problem("invalid_month", f"month {text!r} is not YYYY-MM")) from None
+
+
+def penalties_json(report: MonthlyPenalties) -> list[dict[str, Any]]:
+    """The report's lines as JSON values, amounts as decimal strings in the line's currency."""
+    from backoffice.money import format_amount
+    from backoffice.refdata.model import currency_minor_units
+
+    def amount(minor: int, currency: str) -> str:
+        return format_amount(minor, currency_minor_units(currency) or 0)
+
+    return [
+        {
+            "reference": line.reference,
+            "isin": line.isin,
+            "counterparty": line.counterparty,
+            "currency": line.currency,
+            "cause": line.cause.value,
+            "failing_party": line.failing_party.value,
+            "days": line.days,
+            "amount": amount(line.amount_minor, line.currency),
+            "firm_amount": amount(line.firm_amount_minor, line.currency),
+        }
+        for line in report.lines
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from backoffice.errors import Problem, Source
+from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.service import quarantine_one
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -113,3 +113,22 @@ def affirm(store: Store, items: Iterable[Any], *, actor: str) -> PostTradeSummar
             summary.quarantined += 1
             summary.problems.extend(refused.problems)
     return summary
+
+
+def one_affirmation(
+    confirm_id: str, status: str, reason: str | None, *, source: Source
+) -> Affirmation:
+    """One affirmation given by its confirmation id (not read from a file), received now;
+    `invalid_status` unless `status` is affirmed, rejected or received."""
+    try:
+        chosen = AffirmationStatus(status)
+    except ValueError:
+        raise ProblemError(
+            Problem(
+                "invalid_status",
+                f"status must be affirmed, rejected or received, not {status!r}",
+                Source(source.file, source.line, "status"),
+            )
+        ) from None
+    raw = f"confirm_id={confirm_id} status={chosen.value}"
+    return Affirmation(confirm_id, chosen, reason, dt.datetime.now(dt.UTC), source, raw)

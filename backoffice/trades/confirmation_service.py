@@ -3,13 +3,17 @@ PDF) and a FIX Confirmation (35=AK) log for the trade date."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
+from backoffice.errors import Problem, ProblemError, Source
+from backoffice.ledger.queries import Page, bounded_limit, list_page_default
 from backoffice.money import format_amount
 from backoffice.store import schema
 from backoffice.store.engine import Store
@@ -51,12 +55,59 @@ def confirm(store: Store, trade_date: dt.date, *, actor: str) -> list[Confirmati
                 {"trade_date": trade_date.isoformat(), "confirmed": len(pending)}
             ).decode(),
         )
-        return _confirmation_details(connection, trade_date)
+        return _confirmation_details(connection, schema.allocations.c.trade_date == trade_date)
 
 
-def _confirmation_details(
-    connection: sa.Connection, trade_date: dt.date
-) -> list[ConfirmationDetails]:
+def confirmations_page(
+    store: Store,
+    trade_date: dt.date | None = None,
+    *,
+    limit: int = list_page_default,
+    after: int | None = None,
+) -> Page:
+    """Live confirmations (of `trade_date` when given), oldest first, one page after the
+    allocation row id `after`; each as `confirmation_json`."""
+    a = schema.allocations
+    limit = bounded_limit(limit)
+    where = sa.and_(
+        sa.true() if trade_date is None else a.c.trade_date == trade_date,
+        sa.true() if after is None else a.c.id > after,
+    )
+    with store.read() as connection:
+        found = _confirmations(connection, where, limit=limit + 1)
+    cursor = str(found[limit - 1][0]) if len(found) > limit else None
+    return Page([confirmation_json(details) for _, details in found[:limit]], cursor)
+
+
+def confirmation_of(store: Store, confirm_id: str) -> ConfirmationDetails:
+    """One live confirmation by its id; `unknown_confirmation` when there is none."""
+    with store.read() as connection:
+        found = _confirmation_details(connection, schema.allocations.c.confirm_id == confirm_id)
+    if not found:
+        raise ProblemError(
+            Problem("unknown_confirmation", f"no confirmation {confirm_id!r}", Source(field="id"))
+        )
+    return found[0]
+
+
+def confirmation_json(details: ConfirmationDetails) -> dict[str, Any]:
+    """A confirmation's figures as JSON values: amounts as decimal strings, dates ISO 8601."""
+    fields = dataclasses.asdict(details)
+    fields["side"] = details.side.value.upper()
+    fields["trade_date"] = details.trade_date.isoformat()
+    fields["settlement_date"] = details.settlement_date.isoformat()
+    fields["transact_time"] = details.transact_time.isoformat()
+    return fields
+
+
+def _confirmation_details(connection: sa.Connection, where: Any) -> list[ConfirmationDetails]:
+    return [details for _, details in _confirmations(connection, where)]
+
+
+def _confirmations(
+    connection: sa.Connection, where: Any, *, limit: int | None = None
+) -> list[tuple[int, ConfirmationDetails]]:
+    """(allocation row id, details) of the live confirmations `where` says, by row id."""
     a, t, p, s, c = (
         schema.allocations,
         schema.trades,
@@ -100,14 +151,11 @@ def _confirmation_details(
         .outerjoin(t, t.c.trade_id == a.c.trade_id)
         .outerjoin(cp, cp.c.id == t.c.counterparty_id)
         .outerjoin(block_trade, block_trade.c.alloc_id == a.c.alloc_id)
-        .where(
-            a.c.trade_date == trade_date,
-            a.c.confirm_id.is_not(None),
-            a.c.status != TradeStatus.CANCELLED,
-        )
+        .where(where, a.c.confirm_id.is_not(None), a.c.status != TradeStatus.CANCELLED)
         .order_by(a.c.id)
+        .limit(limit)
     ).all()
-    details = []
+    details: list[ConfirmationDetails] = []
     for row in rows:
         money = row.currency_scale
         fees = row.sec_fee_minor + row.finra_taf_minor
@@ -140,7 +188,7 @@ def _confirmation_details(
                 is_block_allocation=row.alloc_id is not None,
             )
         )
-    return details
+    return [(row.id, one) for row, one in zip(rows, details, strict=True)]
 
 
 def write_confirmations(
@@ -167,3 +215,10 @@ def write_confirmations(
         temporary.replace(log)
         paths.append(log)
     return paths
+
+
+def confirmation_pdf_of(store: Store, confirm_id: str) -> bytes:
+    """The client's confirmation document as a PDF, rendered as `trades confirm` writes it."""
+    from backoffice.formats.confirmations import confirmation_pdf
+
+    return confirmation_pdf(confirmation_of(store, confirm_id))

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from backoffice.errors import Problem, ProblemError
+from backoffice.errors import Problem, ProblemError, Source
 from backoffice.ledger.queries import (
     Page,
     bounded_limit,
@@ -48,7 +48,7 @@ def trades_page(
     return Page([_trade(row) for row in rows], cursor)
 
 
-def _trades_query(trade_date: dt.date | None) -> Any:
+def _trades_query(trade_date: dt.date | None, *, cancels: bool = False) -> Any:
     t, s, p = schema.trades, schema.assets, schema.parties
     c, cp = schema.assets.alias("ccy"), schema.parties.alias("cp")
     query = (
@@ -65,9 +65,10 @@ def _trades_query(trade_date: dt.date | None) -> Any:
         .join(c, c.c.id == t.c.currency_id)
         .join(p, p.c.id == t.c.client_id)
         .join(cp, cp.c.id == t.c.counterparty_id)
-        .where(t.c.kind != "cancel")
         .order_by(t.c.id)
     )
+    if not cancels:
+        query = query.where(t.c.kind != "cancel")
     if trade_date is not None:
         query = query.where(t.c.trade_date == trade_date)
     return query
@@ -271,3 +272,34 @@ def _unaffirmed_block(row: Any) -> dict[str, Any]:
         "status": row.status,
         "reason": "not allocated",
     }
+
+
+def trade_detail(store: Store, trade_id: str) -> dict[str, Any]:
+    """One trade (a cancel or correction message too) with the raw message it came in as and
+    its booking: each allocation that books it, with the ledger entries under the allocation's
+    key and its reversal's (`booking`: entry and postings, as `ledger entries` shows them).
+    `unknown_trade` when there is none."""
+    from backoffice.ledger.queries import entry_by_key
+    from backoffice.trades.service import cancel_key
+
+    t, a = schema.trades, schema.allocations
+    with store.read() as connection:
+        row = connection.execute(
+            _trades_query(None, cancels=True).where(t.c.trade_id == trade_id)
+        ).first()
+        if row is None:
+            raise ProblemError(
+                Problem("unknown_trade", f"no trade {trade_id!r}", Source(field="trade_id"))
+            )
+        books = sa.or_(a.c.trade_id == trade_id, a.c.alloc_id == row.alloc_id)
+        allocations = connection.execute(
+            _allocations_query(None).where(books if row.alloc_id else a.c.trade_id == trade_id)
+        ).all()
+    booking = []
+    for allocation in allocations:
+        keys = (allocation.entry_key, cancel_key(allocation.entry_key))
+        entries = [entry for key in keys if (entry := entry_by_key(store, key)) is not None]
+        booking.append({**_allocation(allocation), "entry_key": allocation.entry_key,
+                        "entries": entries})  # fmt: skip
+    source = {"file": row.source_file, "line": row.source_line}
+    return {**_trade(row), "raw": row.raw, "source": source, "booking": booking}

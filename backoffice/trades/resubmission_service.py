@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -84,6 +85,40 @@ def resubmit(
     except _NotThrough as refused:
         return refused.outcome
     return Resubmission(outcome.received, outcome.applied, outcome.problems, resolved=True)
+
+
+def resubmit_file(store: Store, item_id: int, path: Path, *, actor: str, by: str) -> Resubmission:
+    """`resubmit` with the repaired message read from `path` by the reader of the item's kind
+    (an execution, an allocation instruction or an affirmation). `unknown_quarantine_item`,
+    `already_resolved` when there is nothing to resubmit."""
+    from backoffice.formats.executions import read_executions
+    from backoffice.trades.affirmation_service import affirm
+    from backoffice.trades.allocation_service import allocate
+    from backoffice.trades.service import import_executions, quarantine_item
+
+    item = quarantine_item(store, item_id)
+    if item.resolved:
+        raise ProblemError(Problem("already_resolved", f"item {item_id} is already resolved"))
+
+    def apply(through: Store) -> Resubmission:
+        # The file must hold the repaired message and nothing else, and that message must now
+        # go through: anything else (an unrelated message, one already captured) resolves
+        # nothing.
+        if item.kind == "trades.allocate":
+            from backoffice.formats.allocations import read_allocations
+
+            done = allocate(through, read_allocations(path), actor=actor)
+            return Resubmission(done.received, done.done, list(done.problems))
+        if item.kind == "trades.affirm":
+            from backoffice.formats.affirmations import read_affirmations
+
+            done = affirm(through, read_affirmations(path), actor=actor)
+            return Resubmission(done.received, done.done, list(done.problems))
+        summary = import_executions(through, read_executions(path), actor=actor)
+        applied = summary.captured + summary.cancelled
+        return Resubmission(summary.messages, applied, list(summary.problems))
+
+    return resubmit(store, item_id, apply, actor=actor, by=by)
 
 
 def mark_resolved(
