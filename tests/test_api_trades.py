@@ -184,7 +184,7 @@ def test_a_quarantined_execution_is_listed_and_resolved_by_resubmitting_it_repai
     (resolved,) = api.get("/api/v1/trades/quarantine?all=true", headers=ops).json()["items"]
     assert resolved["resolved"] is True
     again = api.post(resubmit, content=repaired, headers=ops)
-    assert (again.status_code, again.json()["code"]) == (422, "already_resolved")
+    assert (again.status_code, again.json()["code"]) == (409, "already_resolved")
     unknown = api.post("/api/v1/trades/quarantine/999999/resubmit", content=repaired, headers=ops)
     assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_quarantine_item")
     assert events(desk, "trades.resubmit")[-1].outcome == "failed"
