@@ -74,9 +74,19 @@ class UserView:
 
 
 def has_users(connection: sa.Connection) -> bool:
+    # Once a user exists, one always will (users are disabled, never deleted): the answer is
+    # kept with the pooled connection and the question never asked of it again.
+    if connection.info.get(_HAS_USERS):
+        return True
     if not sa.inspect(connection).has_table("users"):
         return False  # a schema older than the command layer (`db upgrade` brings it)
-    return connection.execute(sa.select(schema.users.c.id).limit(1)).first() is not None
+    found = connection.execute(sa.select(schema.users.c.id).limit(1)).first() is not None
+    if found:
+        connection.info[_HAS_USERS] = True
+    return found
+
+
+_HAS_USERS = "backoffice_has_users"
 
 
 def custom_roles(connection: sa.Connection) -> dict[str, Role]:

@@ -16,12 +16,24 @@ from backoffice.errors import invariant
 
 # SQLite allows 32,766 bound parameters per statement; stay well below.
 in_values_max = 10_000
+# Up to this many rows (one entry typed by a person or posted by one API request) one
+# multi-row INSERT is one round trip, where COPY or staging costs three to five.
+small_append_rows_max = 16
 
 
 def append_rows(
     connection: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     if not rows:
+        return
+    if len(rows) <= small_append_rows_max:
+        mark = placeholder(connection)
+        row_marks = "(" + ", ".join(mark for _ in columns) + ")"
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            + ", ".join(row_marks for _ in rows),
+            tuple(value for row in rows for value in row),
+        )
         return
     if connection.dialect.name == "postgresql":
         driver: Any = connection.connection.driver_connection
