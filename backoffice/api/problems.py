@@ -20,6 +20,8 @@ _STATUS: dict[str, int] = {
     "key_conflict": 409,
     "approval_decided": 409,
     "approval_stale": 409,
+    "statement_changed": 409,  # a statement imported before, under its identity, differs now
+    "holdings_changed": 409,
     "payload_too_large": 413,
 }
 _TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
