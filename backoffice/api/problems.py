@@ -22,6 +22,8 @@ _STATUS: dict[str, int] = {
     "approval_stale": 409,
     "already_resolved": 409,  # the state moved on: a resubmission, a break already resolved
     "already_reversed": 409,
+    "statement_changed": 409,  # a statement imported before, under its identity, differs now
+    "holdings_changed": 409,
     "payload_too_large": 413,
 }
 _TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",

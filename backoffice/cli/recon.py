@@ -20,7 +20,7 @@ from backoffice.cli.options import (
     requires,
 )
 from backoffice.cli.output import Listing, print_json, say
-from backoffice.errors import Problem, ProblemError, Source
+from backoffice.errors import Problem, ProblemError
 from backoffice.ledger.queries import list_page_default
 
 recon_app = typer.Typer(
@@ -28,65 +28,6 @@ recon_app = typer.Typer(
 )
 resolve_app = typer.Typer(help="Resolve breaks: match by hand, or correct under maker-checker.")
 recon_app.add_typer(resolve_app, name="resolve")
-
-
-def _sniff(path: Path) -> str:
-    try:
-        with path.open("rb") as stream:
-            head = stream.read(4096)
-    except OSError as error:
-        raise ProblemError(
-            Problem("unreadable_file", f"cannot read the file: {error.strerror}", Source(str(path)))
-        ) from error
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if text.startswith(b"<"):
-        if b"semt.002" in head:
-            return "semt.002"
-        return "camt.053"
-    if text.startswith((b"{1:", b":20:", b":16R:")) or b"\n:20:" in head or b"\r\n:20:" in head:
-        # MT535 is built of :16R: sequences from its first field (GENL); MT940/950 never are.
-        custody = (b"{2:I535", b"{2:O535", b":16R:SUBSAFE", b":16R:GENL")
-        return "mt535" if text.startswith(b":16R:") or any(m in head for m in custody) else "mt940"
-    first_line = text.split(b"\n", 1)[0].lower()
-    return "holdings_csv" if b"isin" in first_line else "csv"
-
-
-def read_statement_file(path: Path) -> tuple[str, list[Any]]:
-    """(kind, statements) of a bank or custodian file, its format detected; a statement CSV
-    (`bank_csv`) gives one `CsvStatements`, its lines not read yet."""
-    kind = _sniff(path)
-    if kind == "camt.053":
-        from backoffice.formats.camt053 import read_camt053
-
-        return "bank", list(read_camt053(path))
-    if kind == "mt940":
-        from backoffice.formats.mt940 import read_mt940
-
-        return "bank", list(read_mt940(path))
-    if kind == "csv":
-        from backoffice.formats.statement_csv import scan_statement_csv
-
-        # Checked here, its lines read again while stored: a million lines in bounded memory.
-        return "bank_csv", [scan_statement_csv(path)]
-    from backoffice.formats.holdings import read_holdings
-
-    return "holdings", list(read_holdings(path))
-
-
-QUARANTINE_KIND = "recon.import"
-quarantined_file_chars_max = 1_048_576  # a refused file's text kept in the quarantine
-
-
-def _file_text(path: Path) -> str:
-    try:
-        with path.open("rb") as stream:
-            head = stream.read(quarantined_file_chars_max + 1)
-    except OSError as error:
-        return f"(unreadable: {error.strerror})"
-    text = head[:quarantined_file_chars_max].decode("utf-8", errors="replace")
-    if len(head) > quarantined_file_chars_max:
-        text += f"\n... (cut at {quarantined_file_chars_max} bytes: the whole file is {path})"
-    return text
 
 
 @recon_app.command("import")
@@ -100,67 +41,20 @@ def recon_import(
     file). A statement imported twice is recognised and not doubled. A file refused (invalid,
     unknown account, changed since its first import) goes to the quarantine with every
     reason (`recon quarantine`); the other files go on, and the exit code is 1."""
-    from backoffice.ledger.service import quarantine_one
-    from backoffice.recon.position_service import import_holdings
-    from backoffice.recon.statement_import_service import import_statement_stream
-    from backoffice.recon.statement_service import import_statements
+    from backoffice.recon.statement_file_service import import_statement_file
 
     context = cli_context(ctx)
     results: list[dict[str, Any]] = []
     refused = 0
     for file in files:
-        try:
-            kind, statements = read_statement_file(file)
-            if kind in {"bank", "bank_csv"}:
-                if kind == "bank_csv":
-                    [scanned] = statements
-                    result = import_statement_stream(
-                        context.store(), scanned.statements, scanned.lines,
-                        source_file=str(file), actor=context.actor,
-                    )  # fmt: skip
-                else:
-                    result = import_statements(
-                        context.store(), statements, source_file=str(file), actor=context.actor
-                    )
-                row: dict[str, Any] = {
-                    "file": str(file),
-                    "statements": result.statements,
-                    "lines": result.lines,
-                    "existing": result.existing,
-                    "balance_breaks": result.balance_breaks,
-                }
-            else:
-                count = import_holdings(
-                    context.store(), statements, source_file=str(file), actor=context.actor
-                )
-                row = {
-                    "file": str(file),
-                    "holdings_statements": len(statements),
-                    "positions": count,
-                }
-        except ProblemError as error:
-            refused += 1
-            problems = [
-                p if p.source.file else p.with_source(Source(str(file))) for p in error.problems
-            ]
-            quarantine_one(
-                context.store(), QUARANTINE_KIND, Source(str(file)), _file_text(file), problems,
-                actor=context.actor,
-            )  # fmt: skip
-            row = {
-                "file": str(file),
-                "quarantined": True,
-                "problems": [
-                    {"code": p.code, "reason": p.reason, "where": p.source.describe()}
-                    for p in problems
-                ],
-            }
-            if not json:
-                for problem in problems:
-                    say(f"quarantined: {problem.describe()}")
-        results.append(row)
-        if not json and not row.get("quarantined"):
-            say(_imported(row))
+        imported = import_statement_file(context.store(), file, actor=context.actor)
+        refused += 1 if imported.problems else 0
+        if not json:
+            for problem in imported.problems:
+                say(f"quarantined: {problem.describe()}")
+            if not imported.problems:
+                say(_imported(imported.row))
+        results.append(imported.row)
     if json:
         print_json(results)
     if refused:
@@ -203,6 +97,7 @@ def recon_quarantine(
     """Statement and holdings files refused: file, every reason, and the text; oldest first,
     a page at a time."""
     from backoffice.ledger.queries import quarantined
+    from backoffice.recon.statement_file_service import QUARANTINE_KIND
 
     page = quarantined(
         cli_context(ctx).store(), kinds=(QUARANTINE_KIND,), limit=limit, after=id_cursor(after)

@@ -105,7 +105,12 @@ def read_recon_rules(path: Path) -> tuple[MatchingRules, dict[str, MatchingRules
     """(default rules, rules per ledger account code)."""
     source = str(path)
     text = decode_text(read_content(path, rules_file_bytes_max), source, latin1_fallback=False)
-    data = without_lines(load_yaml(text, source))
+    return recon_rules_of(without_lines(load_yaml(text, source)), source)
+
+
+def recon_rules_of(data: Any, source: str) -> tuple[MatchingRules, dict[str, MatchingRules]]:
+    """The rules of a document already read (the file's YAML, or the API's JSON body), its
+    problems naming `source`."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
