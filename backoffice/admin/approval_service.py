@@ -35,6 +35,7 @@ APPLIERS: Final[dict[str, str]] = {
     "recon.correction": "backoffice.recon.correction_service:apply_approved_correction",
     "refdata.change": "backoffice.refdata.change_service:apply_approved_change",
     "ledger.post": "backoffice.ledger.entry_approval_service:apply_approved_entries",
+    "ledger.reverse": "backoffice.ledger.resolution_service:apply_approved_reversal",
 }
 REJECTERS: Final[dict[str, str]] = {
     "recon.correction": "backoffice.recon.correction_service:apply_rejected_correction",

@@ -458,6 +458,25 @@ def revoke_token(store: Store, prefix: str, *, actor: str) -> str:
     return str(row.login)
 
 
+password_chars_min = 12
+password_chars_max = 1_024
+
+
+def set_new_password(store: Store, login: str, password: str, *, actor: str) -> None:
+    """`users password` from any door: a password of the allowed length, hashed with Argon2id
+    here so that only its hash is stored."""
+    from argon2 import PasswordHasher
+
+    if not password_chars_min <= len(password) <= password_chars_max:
+        raise ProblemError(
+            Problem(
+                "invalid_password",
+                f"a password is {password_chars_min} to {password_chars_max} characters",
+            )
+        )
+    set_password(store, login, PasswordHasher().hash(password), actor=actor)
+
+
 def set_password(store: Store, login: str, password_hash: str, *, actor: str) -> None:
     """Store an Argon2id hash (the caller hashes: the password never reaches the store)."""
     u = schema.users

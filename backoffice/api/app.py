@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from backoffice.admin.approval_service import Parked
-from backoffice.admin.identity import Principal
+from backoffice.admin.identity import Authentication, Principal
 from backoffice.admin.identity_service import authenticate
 from backoffice.api.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from backoffice.api.metrics import Metrics
@@ -166,6 +166,16 @@ def door(request: Request) -> Door:
         )
     # The API never trusts an OS login: the token is the only credential.
     principal = authenticate(store, token=token.strip(), os_user="api", local=False)
+    if principal.authentication is Authentication.SINGLE_OPERATOR:
+        # No user yet: single-operator mode trusts whoever runs the CLI on the database's
+        # machine, never a request; the first user (an admin) is added there.
+        raise ProblemError(
+            Problem(
+                "unauthenticated",
+                "this database has no users yet: add the first, an admin, with "
+                "`backoffice users add` on its machine, then use a token it issues",
+            )
+        )
     return Door(store, principal, request.app.state.metrics)
 
 

@@ -16,8 +16,10 @@ _STATUS: dict[str, int] = {
     "unauthenticated": 401,
     "invalid_token": 401,
     "forbidden": 403,
+    "entry_not_found": 404,  # a reversal or resolution names no entry
     "four_eyes": 403,
     "key_conflict": 409,
+    "user_exists": 409,
     "approval_decided": 409,
     "approval_stale": 409,
     "already_resolved": 409,  # the state moved on: a resubmission, a break already resolved

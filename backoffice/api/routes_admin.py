@@ -1,11 +1,11 @@
-"""`/api/v1` approvals and the audit trail."""
+"""`/api/v1` approvals and the audit trail (listed, verified, exported)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from backoffice.api.app import DoorDep
@@ -92,3 +92,44 @@ def audit_events(
             door.store, limit=bounded_limit(limit), after=id_cursor(after), where=where
         )
     return {"items": page.items, "next": page.next}
+
+
+@admin_router.post("/audit/verify")
+def verify_audit_trail(door: DoorDep) -> dict[str, Any]:
+    """`audit verify`: the hash chain recomputed; `ok` false naming the first event changed,
+    removed or inserted behind Backoffice's back."""
+    from backoffice.store.audit_queries import verify_audit
+
+    with door.command("audit.verify", "audit.read", Access.READ):
+        report = verify_audit(door.store)
+    return {
+        "ok": not report.problems,
+        "events": report.events,
+        "head_hash": report.head_hash,
+        "problems": [{"code": p.code, "reason": p.reason} for p in report.problems],
+    }
+
+
+@admin_router.get("/audit/export")
+def export_audit_trail(
+    door: DoorDep,
+    from_day: Annotated[dt.date, Query(alias="from")],
+    to_day: Annotated[dt.date, Query(alias="to")],
+) -> Response:
+    """`audit export --from --to`: a zip of `events.jsonl` and `manifest.json` as the CLI
+    writes them, checkable without Backoffice (an audited read)."""
+    import zipfile
+
+    from backoffice.admin.audit_export_service import export_audit
+    from backoffice.api.downloads import download, download_folder
+
+    period = {"from": str(from_day), "to": str(to_day)}
+    with download_folder() as folder:
+        written = folder / "export"
+        with door.command("audit.export", "audit.export", Access.AUDITED_READ, period):
+            manifest = export_audit(door.store, from_day, to_day, written)
+        archive = folder / f"audit-{from_day}-{to_day}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+            for file in [*manifest["files"], {"name": "manifest.json"}]:
+                out.write(written / file["name"], file["name"])
+        return download(folder, archive, "application/zip", archive.name)

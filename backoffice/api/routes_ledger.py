@@ -1,4 +1,5 @@
-"""`/api/v1` ledger resources: entries (post, list, one by key), balances, the trial balance."""
+"""`/api/v1` ledger resources: entries (post, list, one by key, reverse, post or void a pending
+one), pending expiry, balances, the trial balance, verification, the quarantine, the export."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from backoffice.admin.approval_service import Parked
 from backoffice.api.app import DoorDep, parked
@@ -135,3 +137,116 @@ def trial_balance_report(door: DoorDep, as_of: dt.date | None = None) -> list[di
         }
         for line in lines
     ]
+
+
+class ResolutionBody(BaseModel):
+    """`ledger reverse` and `post-pending`'s options: the new entry's idempotency key and its
+    effective date (default the target's)."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields: 422
+    key: str
+    date: dt.date | None = None
+
+
+class VoidBody(BaseModel):
+    """`ledger void-pending`'s option: the void's idempotency key."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+
+
+def _resolved(door: Any, name: str, permission: str, body: Any, **target: str) -> Response:
+    """One entry resolving another by key: 201 created, 200 the same again (its key), 202
+    when it waits for approval; the new entry as `GET /entries/{key}` gives it."""
+    from backoffice.ledger.resolution_service import resolve_entry
+
+    date: dt.date | None = getattr(body, "date", None)
+    request = {"key": body.key, "date": date and date.isoformat(), **target}
+    with door.command(name, permission, Access.WRITE, request) as who:
+        result = resolve_entry(
+            door.store, who, body.key, date, reverse=target.get("reverse"),
+            post_pending=target.get("post_pending"), void_pending=target.get("void_pending"),
+        )  # fmt: skip
+    if isinstance(result, Parked):
+        return parked(result)
+    created = result.outcome.value == "created"
+    return JSONResponse(
+        entry_by_key(door.store, result.key),
+        status_code=201 if created else 200,
+        headers={"Location": f"/api/v1/entries/{result.key}"},
+    )
+
+
+@ledger_router.post("/entries/{entry_key:path}/reverse", status_code=201)
+def reverse_entry(entry_key: str, body: ResolutionBody, door: DoorDep) -> Response:
+    """`ledger reverse`: a reversal entry linked to the posted entry `entry_key`."""
+    return _resolved(door, "ledger.reverse", "ledger.reverse", body, reverse=entry_key)
+
+
+@ledger_router.post("/entries/{entry_key:path}/post", status_code=201)
+def post_pending_entry(entry_key: str, body: ResolutionBody, door: DoorDep) -> Response:
+    """`ledger post-pending`: post the pending (two-phase) entry `entry_key`."""
+    return _resolved(door, "ledger.post-pending", "ledger.pending", body, post_pending=entry_key)
+
+
+@ledger_router.post("/entries/{entry_key:path}/void", status_code=201)
+def void_pending_entry(entry_key: str, body: VoidBody, door: DoorDep) -> Response:
+    """`ledger void-pending`: void the pending entry `entry_key`, releasing what it reserved."""
+    return _resolved(door, "ledger.void-pending", "ledger.pending", body, void_pending=entry_key)
+
+
+@ledger_router.post("/pending/expire")
+def expire_pending_entries(door: DoorDep) -> dict[str, int]:
+    """`ledger expire-pending`: void every pending entry whose timeout has passed."""
+    from backoffice.ledger.service import expire_pending
+
+    with door.command("ledger.expire-pending", "ledger.pending", Access.WRITE) as who:
+        return {"expired": expire_pending(door.store, actor=who.login)}
+
+
+@ledger_router.post("/ledger/verify")
+def verify(door: DoorDep) -> dict[str, Any]:
+    """`ledger verify`: every balance, zero sum and hash link recomputed from the postings;
+    `ok` false with the problems found when any is wrong."""
+    from backoffice.ledger.verify import verify_ledger
+
+    with door.command("ledger.verify", "ledger.read", Access.READ):
+        problems = verify_ledger(door.store)
+    return {
+        "ok": not problems,
+        "problems": [{"code": p.code, "reason": p.reason} for p in problems],
+    }
+
+
+@ledger_router.get("/ledger/quarantine")
+def quarantine(door: DoorDep, limit: int = Limit, after: str | None = None) -> dict[str, Any]:
+    """`ledger quarantine`: refused input lines with their raw text and reasons, oldest first."""
+    from backoffice.ledger.queries import quarantined
+
+    cursor = id_cursor(after)
+    with door.command("ledger.quarantine", "ledger.read", Access.READ):
+        page = quarantined(door.store, limit=bounded_limit(limit), after=cursor)
+    return {"items": page.items, "next": page.next}
+
+
+_EXPORT_MEDIA = {
+    "beancount": "text/plain; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+@ledger_router.get("/ledger/export")
+def export(door: DoorDep, format: str) -> Response:
+    """`ledger export --format beancount|csv|parquet`: the posted entries as the CLI writes
+    them, as a download (an audited read: the export is client data)."""
+    from backoffice.api.downloads import download, download_folder
+    from backoffice.ledger.export import export_ledger
+
+    with download_folder() as folder:
+        path = folder / f"ledger.{format if format in _EXPORT_MEDIA else 'out'}"
+        with door.command(
+            "ledger.export", "ledger.export", Access.AUDITED_READ, {"format": format}
+        ):
+            export_ledger(door.store, format, path)
+        return download(folder, path, _EXPORT_MEDIA[format], path.name)

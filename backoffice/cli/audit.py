@@ -87,17 +87,11 @@ def audit_export(
 ) -> None:
     """The events of the period as JSONL with a manifest (count, first and last sequence,
     the chain head, SHA-256 of each file), checkable without Backoffice."""
-    from backoffice.formats.audit_export import write_audit_export
-    from backoffice.store.audit_queries import AuditFilter, chain_head, exported_events
+    from backoffice.admin.audit_export_service import export_audit
 
     store = cli_context(ctx).store()
     since, until = required_date(from_day, "--from"), required_date(to_day, "--to")
-    manifest = write_audit_export(
-        exported_events(store, AuditFilter(since=since, until=until)),
-        output,
-        period={"from": str(since), "to": str(until)},
-        head=chain_head(store),
-    )
+    manifest = export_audit(store, since, until, output)
     say(
         f"{manifest['count']} events ({manifest['first_id']}..{manifest['last_id']}) written to "
         f"{output} with manifest.json"

@@ -186,15 +186,27 @@ def ledger_verify(
         raise typer.Exit(1)
 
 
-def _resolution(ctx: typer.Context, key: str, date: str | None, **target: str) -> None:
-    from backoffice.ledger.model import EntryOutcome, EntryRequest
-    from backoffice.ledger.service import post_entries
+def _resolution(
+    ctx: typer.Context,
+    key: str,
+    date: str | None,
+    *,
+    reverse: str | None = None,
+    post_pending: str | None = None,
+    void_pending: str | None = None,
+) -> None:
+    from backoffice.admin.approval_service import Parked
+    from backoffice.cli.approvals import AWAITING_APPROVAL_EXIT
+    from backoffice.ledger.resolution_service import resolve_entry
 
     context = cli_context(ctx)
-    request = EntryRequest(key=key, effective_date=optional_date(date, "--date"), **target)  # type: ignore[arg-type]
-    (result,) = post_entries(context.store(), [request], actor=context.actor).results
-    if result.outcome is EntryOutcome.FAILED:
-        raise ProblemError(*result.problems)
+    result = resolve_entry(
+        context.store(), context.principal(), key, optional_date(date, "--date"),
+        reverse=reverse, post_pending=post_pending, void_pending=void_pending,
+    )  # fmt: skip
+    if isinstance(result, Parked):
+        say(f"{key}: waits for approval; awaiting approval {result.approval_id}")
+        raise typer.Exit(AWAITING_APPROVAL_EXIT)
     say(f"{key}: {result.outcome.value} (entry {result.entry_id})")
 
 
@@ -208,7 +220,8 @@ def ledger_reverse(
         str | None, typer.Option("--date", help="effective date; default the original's")
     ] = None,
 ) -> None:
-    """Correct a posted entry by a reversal entry linked to it."""
+    """Correct a posted entry by a reversal entry linked to it. Under a `ledger.reverse`
+    approval policy it waits for a second person (exit status 3, `awaiting approval N`)."""
     _resolution(ctx, key, date, reverse=entry_key)
 
 

@@ -20,8 +20,16 @@ roles_per_file_max = 1_000
 
 def read_roles(path: Path) -> dict[str, tuple[frozenset[str], str]]:
     """Each role's permissions and description; one `ProblemError` naming the file and role."""
-    name = str(path)
-    text = decode_text(read_content(path, roles_file_bytes_max), name, latin1_fallback=False)
+    return parse_roles(read_content(path, roles_file_bytes_max), str(path))
+
+
+def parse_roles(content: bytes, name: str) -> dict[str, tuple[frozenset[str], str]]:
+    """The same from a roles file's bytes (a request body), `name` saying where they came from."""
+    if len(content) > roles_file_bytes_max:
+        raise ProblemError(
+            Problem("file_too_large", f"a roles file is at most {roles_file_bytes_max} bytes")
+        )
+    text = decode_text(content, name, latin1_fallback=False)
     document = without_lines(load_yaml(text, name))
     roles = document.get("roles") if isinstance(document, dict) else None
     if not isinstance(roles, dict) or not roles:
