@@ -79,7 +79,7 @@ def test_a_second_reversal_under_another_key_is_refused_as_already_reversed(
     posted(api, ops, entry("dep-1"))
     api.post("/api/v1/entries/dep-1/reverse", json={"key": "r-1"}, headers=ops)
     refused = api.post("/api/v1/entries/dep-1/reverse", json={"key": "r-2"}, headers=ops)
-    assert (refused.status_code, refused.json()["code"]) == (422, "already_reversed")
+    assert (refused.status_code, refused.json()["code"]) == (409, "already_reversed")
 
 
 def test_reversing_an_unknown_entry_is_404_and_audited_as_failed(
