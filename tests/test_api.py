@@ -197,3 +197,29 @@ def test_balances_and_the_audit_trail_read_through_the_api(api: TestClient, stor
     events = api.get("/api/v1/audit?user=olga", headers=auditor).json()["items"]
     assert [e["permission"] for e in events] == ["ledger.post"]
     assert api.get("/api/v1/audit", headers=ops).status_code == 403
+
+
+def test_every_api_route_is_a_plain_function_so_its_database_work_never_blocks_the_loop(
+    api: TestClient,
+) -> None:
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    from backoffice.api import (
+        routes_admin,
+        routes_ledger,
+        routes_recon,
+        routes_refdata,
+        routes_settlement,
+        routes_trades,
+        routes_users,
+    )  # fmt: skip
+
+    routers = [routes_admin.admin_router, routes_ledger.ledger_router, routes_recon.recon_router,
+               routes_refdata.refdata_router, routes_settlement.settlement_router,
+               routes_trades.trades_router, routes_users.users_router]  # fmt: skip
+    endpoints = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    assert len(endpoints) > 50
+    coroutines = [r.path for r in endpoints if inspect.iscoroutinefunction(r.endpoint)]
+    assert coroutines == []

@@ -285,3 +285,33 @@ def test_a_large_batch_spans_transactions_and_every_entry_is_counted(books: Stor
     assert result.count(EntryOutcome.CREATED) == 12_000
     assert balance_of(books, "firm/bank/USD") == 1_200_000
     assert verify_ledger(books) == []
+
+
+def test_posting_voids_timed_out_pending_entries_at_most_once_a_second_never_missing_one(
+    books: Store,
+) -> None:
+    start = 1_000_000_000_000
+
+    def at(us: int, *requests: EntryRequest) -> list[EntryResult]:
+        return list(post_entries(books, requests, actor="t", clock_us=lambda: start + us).results)
+
+    def pending_minor() -> int:
+        (line,) = balances(books, account="client/C0001/cash/USD")
+        return line.balance.pending_minor
+
+    at(-500_000, deposit("d", "100.00"))  # looks for timed-out entries
+    hold = entry(
+        "hold", ("client/C0001/cash/USD", "80.00"), ("firm/bank/USD", "-80.00"),
+        pending=True, timeout_seconds=1,
+    )  # fmt: skip
+    at(0, hold)  # under a second since the last look: does not look
+    at(600_000, deposit("d2", "1.00"))  # looks; the hold has 0.4 s to run
+    held = pending_minor()
+    assert held != 0
+    at(1_500_000, deposit("d3", "1.00"))  # timed out, but the last look was 0.9 s ago
+    assert pending_minor() == held
+    # Nor can anything resolve it meanwhile: the resolution checks the timeout itself.
+    (refused,) = at(1_500_000, EntryRequest("hold/post", None, post_pending="hold"))
+    assert codes(refused) == ["pending_expired"]
+    at(1_600_001, deposit("d4", "1.00"))  # a second since the last look: voided
+    assert pending_minor() == 0

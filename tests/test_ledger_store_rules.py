@@ -72,3 +72,24 @@ def test_an_account_is_never_deleted_nor_moved_to_another_asset(store: Store) ->
         connection.exec_driver_sql("DELETE FROM accounts")
     with pytest.raises(sa.exc.DBAPIError), store.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE accounts SET asset_id = asset_id + 1")
+
+
+@pytest.mark.parametrize("head", [950, 899], ids=["postings-below-the-head", "past-the-head"])
+def test_moving_the_chain_head_over_postings_without_their_entry_is_refused_at_commit(
+    store: Store, head: int
+) -> None:
+    if store.dialect == "sqlite":
+        pytest.skip("SQLite's deferred foreign key refuses them at commit already")
+    load_books(store)
+    (account_id, asset_id) = next(iter(accounts(store).values()))
+
+    def move_head_over_an_orphan() -> None:
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO postings (entry_id, line, account_id, asset_id, amount_minor)"
+                f" VALUES (900, 0, {account_id}, {asset_id}, 5)"
+            )
+            connection.exec_driver_sql(f"UPDATE ledger_head SET last_entry_id = {head}")
+
+    with pytest.raises(sa.exc.DBAPIError, match="postings without their entry"):
+        move_head_over_an_orphan()

@@ -180,3 +180,13 @@ def door(request: Request) -> Door:
 
 
 DoorDep = Annotated[Door, Depends(door)]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request's body, read on the event loop, so that the route itself can be a plain
+    function: FastAPI runs those in its thread pool, and a command's blocking database work
+    never holds up the other requests of the worker."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]

@@ -7,12 +7,12 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from backoffice.admin.approval_service import Parked
-from backoffice.api.app import DoorDep, parked
+from backoffice.api.app import DoorDep, RawBody, parked
 from backoffice.api.paging import Limit, id_cursor
 from backoffice.api.problems import problem_response
 from backoffice.commands.invocation import Access
@@ -24,8 +24,8 @@ api_entries_max = 1_000  # entries per request
 
 
 @ledger_router.post("/entries", status_code=201)
-async def post_entries(
-    request: Request,
+def post_entries(
+    body: RawBody,
     door: DoorDep,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
 ) -> Response:
@@ -35,11 +35,11 @@ async def post_entries(
     from backoffice.ledger.entry_approval_service import submit_entries_data
 
     try:
-        body = orjson.loads(await request.body())
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise ProblemError(Problem("malformed_json", str(error))) from None
-    single = not (isinstance(body, dict) and "entries" in body)
-    entries = [body] if single else body["entries"]
+    single = not (isinstance(document, dict) and "entries" in document)
+    entries = [document] if single else document["entries"]
     if not isinstance(entries, list) or not entries or len(entries) > api_entries_max:
         raise ProblemError(
             Problem("invalid_request", f"entries: a list of 1 to {api_entries_max} entries")
@@ -47,8 +47,8 @@ async def post_entries(
     if (
         single
         and idempotency_key is not None
-        and isinstance(body, dict)
-        and body.setdefault("key", idempotency_key) != idempotency_key
+        and isinstance(document, dict)
+        and document.setdefault("key", idempotency_key) != idempotency_key
     ):
         raise ProblemError(
             Problem("invalid_request", "the Idempotency-Key header and the entry's key differ")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from backoffice.api.app import DoorDep, parked
+from backoffice.api.app import DoorDep, RawBody, parked
 from backoffice.api.paging import Limit, id_cursor
 from backoffice.api.problems import problem_response, status_of
 from backoffice.commands.invocation import Access
@@ -28,7 +28,7 @@ uploaded_default_name = "request body"
 
 
 @recon_router.post("/statements", status_code=201)
-async def post_statements(request: Request, door: DoorDep, filename: FileName = None) -> Response:
+def post_statements(body: RawBody, door: DoorDep, filename: FileName = None) -> Response:
     """A statement or holdings file as the body (camt.053, MT940/950, statement CSV; semt.002,
     MT535, holdings CSV), detected as `recon import` detects them, all or nothing: 201 with
     what it stored, 200 when it was all imported before (`existing`, nothing doubled). A file
@@ -39,7 +39,6 @@ async def post_statements(request: Request, door: DoorDep, filename: FileName = 
 
     from backoffice.recon.statement_file_service import import_statement_file
 
-    body = await request.body()
     name = filename or uploaded_default_name
     with tempfile.TemporaryDirectory(prefix="backoffice-api-") as folder:
         # The readers stream a file within their limits: the body is spooled.

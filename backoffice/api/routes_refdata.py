@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from backoffice.api.app import DoorDep, parked
+from backoffice.api.app import DoorDep, RawBody, parked
 from backoffice.commands.invocation import Access
 from backoffice.errors import Problem, ProblemError
 
@@ -32,7 +32,7 @@ def list_refdata(section: str, door: DoorDep, as_of: dt.datetime | None = None) 
 
 
 @refdata_router.post("/refdata")
-async def change_refdata(request: Request, door: DoorDep, format: str = "yaml") -> Response:
+def change_refdata(body: RawBody, door: DoorDep, format: str = "yaml") -> Response:
     """A reference-data file as the body (YAML, or CSV with `?format=csv`): loaded all or
     nothing with every record's before/after, or 202 when a policy makes it wait."""
     from backoffice.admin.approval_service import Parked
@@ -41,7 +41,7 @@ async def change_refdata(request: Request, door: DoorDep, format: str = "yaml") 
     if format not in ("yaml", "csv"):
         raise ProblemError(Problem("invalid_argument", "format is yaml or csv"))
     try:
-        text = (await request.body()).decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ProblemError(Problem("not_utf8", "the body is not UTF-8 text")) from None
     with door.command("refdata.load", "refdata.change", Access.WRITE, {"format": format}) as who:

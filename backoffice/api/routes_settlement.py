@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from backoffice.api.app import DoorDep
+from backoffice.api.app import DoorDep, RawBody
 from backoffice.api.paging import Limit, id_cursor
 from backoffice.api.routes_trades import problems_json, spooled
 from backoffice.commands.invocation import Access
@@ -140,14 +140,13 @@ def instruction_document(
 
 
 @settlement_router.post("/settlement/status")
-async def post_statuses(request: Request, door: DoorDep) -> dict[str, Any]:
+def post_statuses(body: RawBody, door: DoorDep) -> dict[str, Any]:
     """Inbound statuses and settlement confirmations as the body (sese.024/025 XML, or
     MT548/544-547 FIN), as `settlement status` reads a file: settlement moves the ledger from
     pending to settled; each applied once, the bad ones quarantined with their reasons."""
     from backoffice.formats.settlement_status import read_settlement_messages
     from backoffice.settlement.status_service import apply_statuses
 
-    body = await request.body()
     with (
         spooled(body, "statuses") as path,
         door.command("settlement.status", "settlement.status", Access.WRITE) as who,
@@ -165,8 +164,8 @@ async def post_statuses(request: Request, door: DoorDep) -> dict[str, Any]:
 
 @settlement_router.post("/penalties")
 @settlement_router.get("/penalties")
-async def penalties(
-    request: Request,
+def penalties(
+    body: RawBody,
     door: DoorDep,
     month: str,
     as_of: dt.date | None = None,
@@ -184,7 +183,6 @@ async def penalties(
         penalties_json,
     )
 
-    body = await request.body()
     request_detail = {"month": month, "as_of": as_of.isoformat() if as_of else None}
     with door.command(
         "settlement.penalties", "settlement.read", Access.AUDITED_READ, request_detail

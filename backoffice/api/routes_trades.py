@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict
 
-from backoffice.api.app import DoorDep
+from backoffice.api.app import DoorDep, RawBody
 from backoffice.api.paging import Limit, id_cursor
 from backoffice.commands.invocation import Access
 from backoffice.errors import Problem, ProblemError, Source
@@ -71,14 +71,13 @@ def list_trades_quarantine(
 
 
 @trades_router.post("/trades/quarantine/{item_id}/resubmit")
-async def resubmit_quarantined(item_id: int, request: Request, door: DoorDep) -> dict[str, Any]:
+def resubmit_quarantined(item_id: int, body: RawBody, door: DoorDep) -> dict[str, Any]:
     """The repaired message as the body (alone): applied and the item resolved, all or
     nothing; `resubmission_refused` (422) with the message's problems when it does not go
     through as one message."""
     from backoffice.trades.resubmission_service import resubmit_file
 
     request_detail = {"item_id": item_id}
-    body = await request.body()
     with (
         spooled(body, "repaired") as path,
         door.command("trades.resubmit", "trades.import", Access.WRITE, request_detail) as who,
@@ -120,14 +119,13 @@ def one_trade(trade_id: str, door: DoorDep) -> dict[str, Any]:
 
 
 @trades_router.post("/executions")
-async def post_executions(request: Request, door: DoorDep) -> dict[str, Any]:
+def post_executions(body: RawBody, door: DoorDep) -> dict[str, Any]:
     """Executions as the body: a FIX log (messages one per line) or a trades CSV, detected as
     `trades import` detects them; each captured once (a retry finds them `existing`), the bad
     ones quarantined with their reasons."""
     from backoffice.formats.executions import read_executions
     from backoffice.trades.service import import_executions
 
-    body = await request.body()
     with (
         spooled(body, "executions") as path,
         door.command("trades.import", "trades.import", Access.WRITE) as who,
@@ -170,14 +168,13 @@ def list_unaffirmed(
 
 
 @trades_router.post("/allocations")
-async def post_allocations(request: Request, door: DoorDep) -> dict[str, Any]:
+def post_allocations(body: RawBody, door: DoorDep) -> dict[str, Any]:
     """Allocation instructions as the body (a FIX AllocationInstruction (35=J) log or an
     allocations CSV, as `trades allocate` reads a file): blocks allocated at their average price
     and booked; each applied once, the bad ones quarantined with their reasons."""
     from backoffice.formats.allocations import read_allocations
     from backoffice.trades.allocation_service import allocate
 
-    body = await request.body()
     with (
         spooled(body, "allocations") as path,
         door.command("trades.allocate", "trades.allocate", Access.WRITE) as who,
@@ -263,15 +260,18 @@ class AffirmRequest(BaseModel):
 
 
 @trades_router.post("/affirmations")
-async def post_affirmations(request: Request, door: DoorDep) -> dict[str, Any]:
+def post_affirmations(
+    body: RawBody,
+    door: DoorDep,
+    content_type: str = Header(default="", alias="Content-Type", include_in_schema=False),
+) -> dict[str, Any]:
     """Clients' affirmations: a FIX ConfirmationAck (35=AU) log or an affirmations CSV as the
     body, or (`Content-Type: application/json`) one as `{"confirm_id", "status", "reason"}`."""
     from backoffice.formats.affirmations import read_affirmations
     from backoffice.trades.affirmation_service import affirm, one_affirmation
 
-    body = await request.body()
     with door.command("trades.affirm", "trades.affirm", Access.WRITE) as who:
-        if request.headers.get("content-type", "").startswith("application/json"):
+        if content_type.startswith("application/json"):
             one = _affirm_request(body)
             item = one_affirmation(one.confirm_id, one.status, one.reason, source=Source("api"))
             result = affirm(door.store, [item], actor=who.login)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from backoffice.api.app import DoorDep
+from backoffice.api.app import DoorDep, RawBody
 from backoffice.commands.invocation import Access
 
 users_router = APIRouter(tags=["users"])
@@ -147,12 +147,12 @@ def list_roles(door: DoorDep) -> list[Any]:
 
 
 @users_router.post("/roles")
-async def load_roles(request: Request, door: DoorDep) -> dict[str, int]:
+def load_roles(body: RawBody, door: DoorDep) -> dict[str, int]:
     """`roles load`: custom roles from a roles YAML file as the body (all or nothing)."""
     from backoffice.admin.identity_service import load_roles as load
     from backoffice.formats.roles_file import parse_roles
 
-    content = await request.body()
+    content = body
     with door.command("roles.load", "users.manage", Access.WRITE, {"bytes": len(content)}) as who:
         created, changed = load(door.store, parse_roles(content, "api"), actor=who.login)
     return {"created": created, "changed": changed}
