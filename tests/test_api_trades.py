@@ -262,3 +262,25 @@ def test_the_cli_and_the_api_confirm_the_same_allocations_under_the_same_ids(
     assert sorted(path.stem for path in out.glob("*.html")) == [
         item["confirm_id"] for item in through_api["items"]
     ]
+
+
+def test_trades_are_filtered_by_client_and_status_and_a_bad_status_is_422(
+    desk: Store, api: TestClient
+) -> None:
+    ops = bearer(desk, "olga", "operations")
+    messages = fix_log(execution("E1"), execution("E2", account="C2"), execution("E3"))
+    assert api.post("/api/v1/executions", content=messages, headers=ops).status_code == 200
+    cancel = execution("X3", exec_type="H", ref="E3", sequence=2)
+    api.post("/api/v1/executions", content=fix_log(cancel), headers=ops)
+
+    def listed(query: str) -> list[str]:
+        answer = api.get(f"/api/v1/trades?{query}", headers=ops)
+        assert answer.status_code == 200, answer.text
+        return [trade["trade_id"] for trade in answer.json()["items"]]
+
+    assert listed("client=C1") == ["E1", "E3"]
+    assert listed("status=cancelled") == ["E3"]
+    assert listed("client=C2&status=booked&trade_date=2026-01-15") == ["E2"]
+    assert listed("client=NOBODY") == []
+    bad = api.get("/api/v1/trades?status=lost", headers=ops)
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_status")

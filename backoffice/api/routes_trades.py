@@ -43,14 +43,21 @@ def problems_json(problems: Sequence[Problem]) -> list[dict[str, Any]]:
 
 @trades_router.get("/trades")
 def list_trades(
-    door: DoorDep, trade_date: dt.date | None = None, limit: int = Limit, after: str | None = None
+    door: DoorDep,
+    trade_date: dt.date | None = None,
+    client: str | None = None,
+    status: str | None = None,
+    limit: int = Limit,
+    after: str | None = None,
 ) -> dict[str, Any]:
+    """Trades in capture order; `client` is a party code, `status` a trade status."""
     from backoffice.trades.queries import trades_page
 
     with door.command("trades.list", "trades.read", Access.READ):
         page = trades_page(
-            door.store, trade_date, limit=bounded_limit(limit), after=id_cursor(after)
-        )
+            door.store, trade_date, client=client, status=status, limit=bounded_limit(limit),
+            after=id_cursor(after),
+        )  # fmt: skip
     return {"items": page.items, "next": page.next}
 
 

@@ -22,6 +22,10 @@ from backoffice.store import schema
 from backoffice.store.engine import Store
 from backoffice.trades.service import TradeStatus
 
+TRADE_STATUSES = tuple(
+    value for name, value in vars(TradeStatus).items() if name.isupper() and name != "CANCEL"
+)
+
 
 def list_trades(store: Store, trade_date: dt.date | None = None) -> list[dict[str, Any]]:
     """Every trade (not the cancel messages themselves), oldest first; of `trade_date` when
@@ -35,12 +39,23 @@ def trades_page(
     store: Store,
     trade_date: dt.date | None = None,
     *,
+    client: str | None = None,
+    status: str | None = None,
     limit: int = list_page_default,
     after: int | None = None,
 ) -> Page:
-    """One page of `list_trades`, after the trade row id `after`."""
+    """One page of `list_trades`, after the trade row id `after`, of one client's trades or
+    of those in one status when asked."""
     limit = bounded_limit(limit)
     query = _trades_query(trade_date).limit(limit + 1)
+    if status is not None:
+        if status not in TRADE_STATUSES:
+            raise ProblemError(
+                Problem("invalid_status", f"status is one of {', '.join(TRADE_STATUSES)}")
+            )
+        query = query.where(schema.trades.c.status == status)
+    if client is not None:
+        query = query.where(schema.parties.c.code == client)
     if after is not None:
         query = query.where(schema.trades.c.id > after)
     with store.read() as connection:
