@@ -79,6 +79,7 @@ class Store:
         # When each housekeeping task (expiring timed-out pending entries) last ran in this
         # process: work that need not run on every request.
         self.housekeeping_us: dict[str, int] = {}
+        self._head: str | None = None
         try:
             self.engine = sa.create_engine(url, future=True, connect_args=_connect_args(url))
         except (sa.exc.ArgumentError, ImportError) as error:
@@ -147,7 +148,11 @@ class Store:
             return MigrationContext.configure(connection).get_current_revision()
 
     def head_revision(self) -> str | None:
-        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        """The newest migration this code knows (read from the package once per process:
+        it changes only with the code)."""
+        if self._head is None:
+            self._head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        return self._head
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (a no-op when it already is)."""
