@@ -121,6 +121,9 @@ def run_demo(db: str | None, *, entries: int, seed: int, say: Callable[[str], No
     say(f"database: {url}")
     say(f"  try: backoffice --db {url} --token-file {staff.token_files['ops']} ledger balances")
     say(f"       backoffice --db {url} --token-file {staff.token_files['compliance']} audit list")
+    logins = ", ".join(f"{login} / {password}" for login, password in staff.passwords.items())
+    say(f"  console: backoffice --db {url} serve, then open http://127.0.0.1:8000/ and log in")
+    say(f"           as one of (login / password): {logins}")
     report = DemoReport(url, posted, trial_balance(store), problems)
     store.dispose()
     return report

@@ -4,13 +4,19 @@ does the day, the supervisor approves what operations proposes."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from backoffice.admin.identity import Principal, single_operator
-from backoffice.admin.identity_service import add_user, authenticate, issue_token
+from backoffice.admin.identity_service import (
+    add_user,
+    authenticate,
+    issue_token,
+    set_new_password,
+)
 from backoffice.commands.invocation import Access, invoke
 from backoffice.store.engine import Store
 
@@ -28,6 +34,7 @@ class Staff:
     ops: Principal
     supervisor: Principal
     token_files: dict[str, Path]
+    passwords: dict[str, str]  # the console's: a demo's own, fresh each run
 
     @contextmanager
     def act(self, permission: str, who: Principal | None = None) -> Iterator[Principal]:
@@ -56,6 +63,7 @@ def hire_staff(store: Store, work: Path) -> Staff:
     folder = work / "tokens"
     folder.mkdir(exist_ok=True)
     principals: dict[str, Principal] = {}
+    passwords: dict[str, str] = {}
     for login, (name, roles) in STAFF.items():
         with invoke(store, admin, "users.add", "users.manage", access=Access.WRITE):
             add_user(store, login, name=name, roles=roles, os_user=None, actor=admin.login)
@@ -66,5 +74,8 @@ def hire_staff(store: Store, work: Path) -> Staff:
         path.touch(mode=0o600)  # readable by its owner only, before the token is in it
         path.write_text(issued.token + "\n")
         tokens[login] = path
+        passwords[login] = secrets.token_urlsafe(12)
+        with invoke(store, admin, "users.password", "users.manage", access=Access.WRITE):
+            set_new_password(store, login, passwords[login], actor=admin.login)
         principals[login] = authenticate(store, token=issued.token, os_user="demo", local=True)
-    return Staff(store, principals["ops"], principals["supervisor"], tokens)
+    return Staff(store, principals["ops"], principals["supervisor"], tokens, passwords)

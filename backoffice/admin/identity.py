@@ -31,6 +31,7 @@ class Authentication(StrEnum):
     TOKEN = "token"  # noqa: S105 - a way to authenticate, not a secret
     OS_USER = "os-user"
     SYSTEM = "system"  # the demo and migrations
+    PASSWORD = "password"  # noqa: S105 - the console's login, then its session
 
 
 @dataclass(frozen=True, slots=True)

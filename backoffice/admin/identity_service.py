@@ -200,6 +200,13 @@ def _bound_user(connection: sa.Connection, os_user: str) -> Principal | str | No
     return principal if principal is not None else f"the user bound to {os_user} is disabled"
 
 
+def user_principal(
+    connection: sa.Connection, user_id: int, how: Authentication, credential: str
+) -> Principal | None:
+    """The user's principal with the permissions of their roles; None when disabled."""
+    return _user_principal(connection, user_id, how, credential)
+
+
 def _user_principal(
     connection: sa.Connection, user_id: int, how: Authentication, credential: str
 ) -> Principal | None:

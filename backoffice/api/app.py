@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from backoffice.admin.approval_service import Parked
 from backoffice.admin.identity import Authentication, Principal
@@ -74,7 +74,11 @@ def create_app(store: Store) -> FastAPI:
     app.state.metrics = metrics = Metrics(store)
 
     @app.exception_handler(ProblemError)
-    async def expected(_: Request, error: ProblemError) -> Response:
+    async def expected(request: Request, error: ProblemError) -> Response:
+        if not request.url.path.startswith(API_PREFIX):
+            from backoffice.web.console import refused_page
+
+            return refused_page(error.problems)
         return problem_response(error.problems)
 
     @app.exception_handler(RequestValidationError)
@@ -132,6 +136,17 @@ def create_app(store: Store) -> FastAPI:
     def prometheus_metrics() -> Response:
         """Prometheus text: counts and latencies by route template and command, no client data."""
         return Response(metrics.exposition(), media_type=METRICS_MEDIA_TYPE)
+
+    from fastapi.staticfiles import StaticFiles
+
+    from backoffice.web.console import STATIC, LoginNeeded, console_router
+
+    @app.exception_handler(LoginNeeded)
+    async def login_needed(_: Request, __: LoginNeeded) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(console_router)
 
     from backoffice.api import (
         routes_admin,

@@ -15,6 +15,8 @@ MEDIA_TYPE = "application/problem+json"
 _STATUS: dict[str, int] = {
     "unauthenticated": 401,
     "invalid_token": 401,
+    "login_refused": 401,
+    "login_throttled": 429,
     "forbidden": 403,
     "entry_not_found": 404,  # a reversal or resolution names no entry
     "four_eyes": 403,
@@ -29,7 +31,7 @@ _STATUS: dict[str, int] = {
     "payload_too_large": 413,
 }
 _TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-           413: "Content Too Large", 422: "Unprocessable Content"}  # fmt: skip
+           413: "Content Too Large", 422: "Unprocessable Content", 429: "Too Many Requests"}  # fmt: skip
 
 
 def status_of(problems: Sequence[Problem]) -> int:

@@ -191,6 +191,30 @@ api_tokens = sa.Table(
     sa.Column("revoked_at_us", sa.BigInteger, nullable=True),
 )
 
+# The console's sessions (admin/session_service.py): the cookie's value is kept only as its
+# SHA-256; a session ends at logout, after its idle or its absolute timeout.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at_us", sa.BigInteger, nullable=False),
+    sa.Column("seen_at_us", sa.BigInteger, nullable=False),
+    sa.Column("ended_at_us", sa.BigInteger, nullable=True),
+)
+
+# Failed console logins, per login, to throttle guessing (the audit trail records each too).
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("login", sa.String(64), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_login_failures_login", "login", "at_us"),
+)
+
 # Four-eyes approval (admin/approval_service.py): a command parked with its request and the
 # effect it would have, and each person's decision (one per person: the primary key).
 approvals = sa.Table(

@@ -1,0 +1,125 @@
+"""The console in a real browser: Debian's chromium driven by Playwright against a real
+`backoffice serve` process on loopback. Logging in and out, a wrong password shown beside the
+form, the Today page, and a forged POST refused. Screenshots go to docs/screenshots/ (the
+README shows them, so they are always current)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_api_server import free_port
+
+BACKOFFICE = str(Path(sys.executable).with_name("backoffice"))
+PASSWORD = "correct horse battery staple"
+SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
+# As root and offline: no sandbox, and none of chromium's own calls home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("BACKOFFICE_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required here (.ci/run installs it): apt-get install chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import httpx
+
+    folder = tmp_path_factory.mktemp("console")
+    db = f"sqlite:///{folder / 'console.db'}"
+
+    def cli(*args: str, given: str | None = None) -> None:
+        subprocess.run([BACKOFFICE, "--db", db, *args], input=given, capture_output=True,
+                       text=True, check=True, cwd=folder)  # fmt: skip
+
+    cli("users", "add", "admin", "--name", "Admin", "--role", "admin")
+    cli("users", "add", "olga", "--name", "Olga Ops", "--role", "operations")
+    cli("users", "password", "olga", given=f"{PASSWORD}\n{PASSWORD}\n")
+    port = free_port()
+    server = subprocess.Popen([BACKOFFICE, "--db", db, "serve", "--port", str(port)], cwd=folder,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            import time
+
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    path = chromium()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def log_in(page: Any, base: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=login]", "olga")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_operations_logs_in_sees_today_and_logs_out(served: str, page: Any) -> None:
+    page.goto(f"{served}/")
+    assert page.url.endswith("/login")  # no session: the login form
+    log_in(page, served)
+    page.wait_for_selector("text=Open breaks by type")
+    assert page.url == f"{served}/"
+    assert page.inner_text("header .who") == "olga"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "today.png"), full_page=True)
+    page.click("text=Log out")
+    page.wait_for_selector("text=Log in")
+    page.goto(f"{served}/")
+    assert page.url.endswith("/login")
+
+
+def test_a_wrong_password_is_shown_beside_the_form(served: str, page: Any) -> None:
+    log_in(page, served, "not the password")
+    assert page.inner_text("form.login .error") == "the login or the password is wrong"
+    assert page.input_value("input[name=login]") == "olga"
+
+
+def test_a_forged_post_from_the_logged_in_browser_is_refused(served: str, page: Any) -> None:
+    log_in(page, served)
+    page.wait_for_selector("text=Open breaks by type")
+    # The browser's own cookies, but not the page's CSRF token: what another site could send.
+    forged = page.request.post(f"{served}/logout", form={"csrf": "guessed"})
+    assert forged.status == 403
+    page.goto(f"{served}/")
+    assert page.url == f"{served}/"  # still logged in
