@@ -304,3 +304,39 @@ def test_a_correction_is_refused_to_an_auditor_and_for_a_float_amount_or_an_unkn
     assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_break")
     supervisor = bearer(books, "sam", "supervisor")
     assert api.get("/api/v1/approvals", headers=supervisor).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("postings", "code"),
+    [
+        ([(NOSTRO, "-5.001"), (FIRM_HOUSE[USD], "5.001")], "too_many_decimals"),
+        ([(NOSTRO, "-5.00"), (FIRM_HOUSE[USD], "4.00")], "entry_unbalanced"),
+        ([(NOSTRO, "-5.00"), ("firm/nowhere/USD", "5.00")], "unknown_account"),
+    ],
+    ids=["too-many-decimals", "unbalanced", "unknown-account"],
+)
+def test_a_correction_the_ledger_would_refuse_is_refused_when_proposed_and_parks_nothing(
+    api: TestClient, books: Store, tmp_path: Path, postings: list[tuple[str, str]], code: str
+) -> None:
+    break_id = fee_break(api, books, tmp_path)
+    ops = bearer(books, "olga", "operations")
+    body = {"postings": [{"account": a, "amount": m} for a, m in postings], "description": "x"}
+    refused = api.post(f"/api/v1/breaks/{break_id}/corrections", json=body, headers=ops)
+    assert refused.status_code in (404, 422), refused.text
+    assert code in {error["code"] for error in refused.json()["errors"]}
+    supervisor = bearer(books, "sam", "supervisor")
+    assert api.get("/api/v1/approvals", headers=supervisor).json()["items"] == []
+
+
+def test_a_correction_that_would_not_close_its_break_is_refused_when_proposed(
+    api: TestClient, books: Store, tmp_path: Path
+) -> None:
+    break_id = fee_break(api, books, tmp_path)
+    ops = bearer(books, "olga", "operations")
+    body = {
+        "postings": [{"account": NOSTRO, "amount": "-4.00"},
+                     {"account": FIRM_HOUSE[USD], "amount": "4.00"}],
+        "description": "one dollar short",
+    }  # fmt: skip
+    refused = api.post(f"/api/v1/breaks/{break_id}/corrections", json=body, headers=ops)
+    assert (refused.status_code, refused.json()["code"]) == (422, "correction_mismatch")

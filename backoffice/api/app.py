@@ -147,6 +147,9 @@ def create_app(store: Store) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(console_router)
+    from backoffice.web.pages_work import work_router
+
+    app.include_router(work_router)
 
     from backoffice.api import (
         routes_admin,

@@ -55,6 +55,7 @@ def propose_correction(
         row = stored_break(connection, break_id)
         if row.status == "resolved":
             raise ProblemError(Problem("break_resolved", f"break {break_id} is resolved"))
+        _check_as_posted(connection, row, postings, description, actor)
         correction_id = connection.execute(
             sa.insert(schema.corrections)
             .values(
@@ -74,6 +75,36 @@ def propose_correction(
             {"correction_id": correction_id, "break_id": break_id},
         )  # fmt: skip
     return int(correction_id)
+
+
+def _check_as_posted(
+    connection: sa.Connection, found: Any, postings: Sequence[tuple[str, str]],
+    description: str, actor: str,
+) -> None:  # fmt: skip
+    """Refuse now what approval would refuse (an unknown account, too many decimals, postings
+    that do not balance, a correction that would not close the break): the entry is posted
+    and matched in a savepoint, then rolled back, so the very rules of approval decide and a
+    supervisor is never asked to approve what cannot be done."""
+    request = EntryRequest(
+        key="recon:correction/proposed",
+        effective_date=max(found.value_date, dt.datetime.now(dt.UTC).date()),
+        description=description,
+        reference=found.break_id,
+        postings=tuple(PostingRequest(account, amount) for account, amount in postings),
+    )
+    trial = connection.begin_nested()
+    try:
+        at = now_us()
+        (result,) = post_in_transaction(
+            connection, [request], actor=actor, command="recon.propose", booked_at_us=at,
+            audit=False,
+        )  # fmt: skip
+        if result.outcome is EntryOutcome.FAILED:
+            raise ProblemError(*result.problems)
+        # And that, posted, it would close the break (`correction_mismatch` otherwise).
+        _match_correction(connection, found, request.key, actor, at)
+    finally:
+        trial.rollback()
 
 
 def submit_correction(

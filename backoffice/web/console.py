@@ -40,8 +40,8 @@ class LoginNeeded(Exception):
     """No live session: the page answers with a redirect to the login form."""
 
 
-def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**values), status_code=status)
+def page(name: str, status_code: int = 200, /, **values: Any) -> HTMLResponse:
+    return HTMLResponse(templates.get_template(name).render(**values), status_code=status_code)
 
 
 def form_of(body: bytes) -> dict[str, str]:

@@ -1,0 +1,127 @@
+"""The four-eyes flow end to end in a real browser, on the demo's database and its people:
+operations proposes the correction of a break and is offered no Approve button, a forged
+approval from their browser is refused; a supervisor sees the effect and approves; the break
+is resolved, and the audit trail names both."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.test_api_server import free_port
+from tests.test_console_browser import BACKOFFICE, SCREENSHOTS
+from tests.test_console_browser import browser as browser_fixture
+
+browser = browser_fixture  # the fixture, under the name the tests ask for
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, dict[str, str]]]:
+    folder = tmp_path_factory.mktemp("demo")
+    db = f"sqlite:///{folder / 'demo.db'}"
+    done = subprocess.run([BACKOFFICE, "--db", db, "demo", "--entries", "500"], cwd=folder,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    said = done.stdout + done.stderr
+    line = re.search(r"\(login / password\): (.+)", said)
+    assert line is not None, said
+    passwords = dict(pair.split(" / ") for pair in line.group(1).split(", "))
+    port = free_port()
+    server = subprocess.Popen([BACKOFFICE, "--db", db, "serve", "--port", str(port)], cwd=folder,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, db, passwords
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def log_in(browser: Any, base: str, login: str, password: str) -> Any:
+    page = browser.new_context().new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def test_ops_proposes_a_correction_and_only_a_supervisor_can_approve_it(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, db, passwords = demo
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    ops.click("nav >> text=Breaks")
+    row = (
+        ops.locator("tr[data-break]")
+        .filter(has_text="amount_difference")
+        .filter(has_text="firm/bank/USD")
+        .first
+    )
+    break_id = row.get_attribute("data-break")
+    amount = row.locator("td.num").first.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ops.screenshot(path=str(SCREENSHOTS / "breaks.png"), full_page=True)
+    row.locator("a").click()
+    ops.wait_for_selector("text=Propose a correcting entry")
+    # Booking the statement's amount would not close the difference: the error comes back
+    # beside the form, with the figures, and nothing is proposed.
+    ops.fill("input[name=account0]", "firm/bank/USD")
+    ops.fill("input[name=amount0]", amount)
+    ops.fill("input[name=account1]", "firm/expense/bank-fees/USD")
+    ops.fill("input[name=amount1]", str(-Decimal(amount)))
+    ops.fill("input[name=description]", "what the bank booked")
+    ops.click("form.correction button[type=submit]")
+    error = ops.inner_text("form.correction .error")
+    assert "correction_mismatch" in error
+    still = re.search(r"would still differ by (-?[\d.]+)", error)
+    assert still is not None, error
+    needed = Decimal(amount) + Decimal(still.group(1))
+    assert ops.input_value("input[name=account1]") == "firm/expense/bank-fees/USD"  # kept
+    ops.fill("input[name=amount0]", str(needed))
+    ops.fill("input[name=amount1]", str(-needed))
+    ops.click("form.correction button[type=submit]")
+    ops.wait_for_load_state()
+    assert ops.locator("form.correction .error").count() == 0, ops.inner_text("main")
+    ops.wait_for_selector("text=Its effect")
+    approval_url = ops.url
+    assert ops.locator("[data-maker]").inner_text() == "ops"
+    assert ops.locator("form.decide button").count() == 0  # the maker is offered no Approve
+    token = ops.locator("input[name=csrf]").first.get_attribute("value")
+    forged = ops.request.post(f"{approval_url}/approve", form={"csrf": token or ""})
+    assert forged.status == 403  # and refused when she tries anyway
+    supervisor = log_in(browser, base, "supervisor", passwords["supervisor"])
+    supervisor.click("nav >> text=Approvals")
+    supervisor.click(f"a[href='{approval_url.removeprefix(base)}']")
+    assert supervisor.locator("table.effect").inner_text().count("firm/") == 2
+    supervisor.screenshot(path=str(SCREENSHOTS / "approval.png"), full_page=True)
+    supervisor.click("button[value=approve]")
+    supervisor.wait_for_load_state()
+    assert supervisor.locator("[data-status]").count() == 1, supervisor.inner_text("main")
+    assert "approved" in supervisor.inner_text("[data-status]")
+    supervisor.wait_for_selector("[data-status]:has-text('approved')")
+    ops.goto(f"{base}/breaks/{break_id}")
+    assert ops.locator("[data-status]").inner_text() == "resolved"
+    engine = sa.create_engine(db)
+    with engine.connect() as connection:
+        actors = connection.exec_driver_sql(
+            "SELECT actor, command, outcome FROM audit_log WHERE command IN"
+            " ('recon.resolve.propose', 'approvals.approve') ORDER BY id DESC LIMIT 3"
+        ).all()
+    engine.dispose()
+    assert ("ops", "recon.resolve.propose") in {(a, c) for a, c, _ in actors}
+    assert ("supervisor", "approvals.approve") in {(a, c) for a, c, _ in actors}
