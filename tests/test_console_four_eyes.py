@@ -125,3 +125,46 @@ def test_ops_proposes_a_correction_and_only_a_supervisor_can_approve_it(
     engine.dispose()
     assert ("ops", "recon.resolve.propose") in {(a, c) for a, c, _ in actors}
     assert ("supervisor", "approvals.approve") in {(a, c) for a, c, _ in actors}
+
+
+def test_a_trade_is_found_by_filter_and_shows_its_raw_message_and_booked_entries(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, _, passwords = demo
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    ops.click("nav >> text=Trades")
+    first = ops.locator("tr[data-trade]").first
+    client = first.locator("td").nth(2).inner_text()
+    ops.fill("input[name=client]", client)
+    ops.click("form.filters button")
+    ops.wait_for_url(re.compile(r".*client=" + re.escape(client)))
+    clients = ops.locator("tr[data-trade] td:nth-child(3)").all_inner_texts()
+    assert clients
+    assert set(clients) == {client}
+    ops.locator("tr[data-trade] a").first.click()
+    assert ops.inner_text("pre.raw").startswith("8=FIX")
+    ops.screenshot(path=str(SCREENSHOTS / "trade.png"), full_page=True)
+    ops.locator("main h3 a").first.click()  # the booking's entry
+    assert ops.locator("main h1").inner_text().startswith("Entry trades:")
+    ops.goto(f"{base}/books")
+    assert ops.locator("tr[data-asset=USD]").count() == 1
+
+
+def test_compliance_reads_the_audit_trail_and_operations_is_neither_offered_it_nor_let_in(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, _, passwords = demo
+    compliance = log_in(browser, base, "compliance", passwords["compliance"])
+    compliance.click("nav >> text=Audit")
+    compliance.fill("input[name=user]", "supervisor")
+    compliance.click("form.filters button")
+    compliance.wait_for_url(re.compile(r".*user=supervisor"))
+    actors = compliance.locator("tr[data-event] td:nth-child(3)").all_inner_texts()
+    assert actors
+    assert set(actors) == {"supervisor"}
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    assert ops.locator("nav >> text=Audit").count() == 0
+    refused = ops.goto(f"{base}/audit")
+    assert refused is not None
+    assert refused.status == 403
+    assert "lacks audit.read" in ops.inner_text("main")

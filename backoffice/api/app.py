@@ -150,6 +150,9 @@ def create_app(store: Store) -> FastAPI:
     from backoffice.web.pages_work import work_router
 
     app.include_router(work_router)
+    from backoffice.web.pages_books import books_router
+
+    app.include_router(books_router)
 
     from backoffice.api import (
         routes_admin,
