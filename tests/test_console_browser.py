@@ -101,8 +101,6 @@ def test_operations_logs_in_sees_today_and_logs_out(served: str, page: Any) -> N
     page.wait_for_selector("text=Open breaks by type")
     assert page.url == f"{served}/"
     assert page.inner_text("header .who") == "olga"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "today.png"), full_page=True)
     page.click("text=Log out")
     page.wait_for_selector("text=Log in")
     page.goto(f"{served}/")

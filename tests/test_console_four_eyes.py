@@ -168,3 +168,38 @@ def test_compliance_reads_the_audit_trail_and_operations_is_neither_offered_it_n
     assert refused is not None
     assert refused.status == 403
     assert "lacks audit.read" in ops.inner_text("main")
+
+
+def test_the_quarantine_shows_every_reason_and_a_resubmission_that_fails_keeps_the_item(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, _, passwords = demo
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    ops.click("nav >> text=Quarantine")
+    items = ops.locator("article.quarantined")
+    before = items.count()
+    assert before >= 1
+    first = items.first
+    item_id = first.get_attribute("data-item")
+    assert first.locator("ul.error li").count() >= 1
+    ops.screenshot(path=str(SCREENSHOTS / "quarantine.png"), full_page=True)
+    first.locator("button").click()  # resubmitted unrepaired: refused, nothing changes
+    assert "stays quarantined" in ops.inner_text("main")
+    ops.goto(f"{base}/quarantine?source=trades")
+    assert ops.locator(f"article[data-item='{item_id}']").count() == 1
+
+
+def test_today_on_the_demo_counts_the_days_exceptions_and_draws_them(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, _, passwords = demo
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    breaks = ops.locator("article[data-figure='Open breaks by type']")
+    assert int(breaks.locator(".count").inner_text()) >= 1
+    assert breaks.locator("svg.bars rect").count() >= 1
+    quarantined = ops.locator("article[data-figure='Quarantined messages by source']")
+    assert int(quarantined.locator(".count").inner_text()) >= 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ops.screenshot(path=str(SCREENSHOTS / "today.png"), full_page=True)
+    breaks.locator("h2 a").click()
+    assert ops.url.endswith("/breaks")

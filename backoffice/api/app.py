@@ -153,6 +153,9 @@ def create_app(store: Store) -> FastAPI:
     from backoffice.web.pages_books import books_router
 
     app.include_router(books_router)
+    from backoffice.web.pages_quarantine import quarantine_router
+
+    app.include_router(quarantine_router)
 
     from backoffice.api import (
         routes_admin,

@@ -49,6 +49,8 @@ def today_figures(store: Store, principal: Principal, day: dt.date) -> list[Figu
         figures.append(_fails(store, principal, day))
     if principal.may("trades.read"):
         figures.append(_unaffirmed(store, principal, day))
+    if principal.may("ledger.read"):
+        figures.append(_quarantined(store, principal))
     return figures
 
 
@@ -87,3 +89,12 @@ def _unaffirmed(store: Store, principal: Principal, day: dt.date) -> Figure:
         page = unaffirmed_page(store, day, limit=counted_max, after=None)
     return _count(Figure("Unaffirmed confirmations (SEC 15c6-2)", "/trades"), page.items,
                   page.next is not None, None)  # fmt: skip
+
+
+def _quarantined(store: Store, principal: Principal) -> Figure:
+    from backoffice.ledger.queries import quarantined
+
+    with invoke(store, principal, "ledger.quarantine", "ledger.read", access=Access.READ):
+        page = quarantined(store, limit=counted_max)
+    return _count(Figure("Quarantined messages by source", "/quarantine"), page.items,
+                  page.next is not None, "kind")  # fmt: skip
