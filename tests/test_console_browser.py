@@ -48,6 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cli("users", "add", "admin", "--name", "Admin", "--role", "admin")
     cli("users", "add", "olga", "--name", "Olga Ops", "--role", "operations")
     cli("users", "password", "olga", given=f"{PASSWORD}\n{PASSWORD}\n")
+    cli("users", "password", "admin", given=f"{PASSWORD}\n{PASSWORD}\n")
     port = free_port()
     server = subprocess.Popen([BACKOFFICE, "--db", db, "serve", "--port", str(port)], cwd=folder,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -87,9 +88,9 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def log_in(page: Any, base: str, password: str = PASSWORD) -> None:
+def log_in(page: Any, base: str, password: str = PASSWORD, login: str = "olga") -> None:
     page.goto(f"{base}/login")
-    page.fill("input[name=login]", "olga")
+    page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
 
@@ -121,3 +122,44 @@ def test_a_forged_post_from_the_logged_in_browser_is_refused(served: str, page: 
     assert forged.status == 403
     page.goto(f"{served}/")
     assert page.url == f"{served}/"  # still logged in
+
+
+def test_an_admin_adds_a_user_issues_a_token_once_revokes_it_and_disables_the_user(
+    served: str, page: Any
+) -> None:
+    log_in(page, served, login="admin")
+    page.click("nav >> text=Users")
+    form = page.locator("form.add-user")
+    form.locator("input[name=login]").fill("nina")
+    form.locator("input[name=name]").fill("Nina Compliance")
+    form.locator("input[value=compliance]").check()
+    form.locator("button").click()
+    row = page.locator("tr[data-user=nina]")
+    assert row.locator("[data-roles]").inner_text() == "compliance"
+    row.locator("text=Issue token").click()
+    token = page.inner_text("[data-token]")
+    assert token.startswith("bo_")
+    assert page.locator("tr[data-user=nina] td").nth(5).inner_text() == "1"
+    page.goto(f"{served}/users")
+    assert page.locator("[data-token]").count() == 0  # shown once, never again
+    page.locator("form.revoke input[name=prefix]").fill(token[:12])
+    page.locator("form.revoke button").click()
+    assert page.locator("tr[data-user=nina] td").nth(5).inner_text() == "0"
+    page.locator("tr[data-user=nina] >> text=Disable").click()
+    assert page.locator("tr[data-user=nina] td").nth(3).inner_text() == "no"
+    # A login that exists already: the error comes back above the form, the input kept.
+    form = page.locator("form.add-user")
+    form.locator("input[name=login]").fill("nina")
+    form.locator("input[name=name]").fill("Nina Again")
+    form.locator("button").click()
+    assert page.locator("ul.error").count() == 1
+    assert page.locator("form.add-user input[name=name]").input_value() == "Nina Again"
+
+
+def test_operations_is_not_offered_users_and_is_refused_them(served: str, page: Any) -> None:
+    log_in(page, served)
+    page.wait_for_selector("text=Open breaks by type")
+    assert page.locator("nav >> text=Users").count() == 0
+    answer = page.goto(f"{served}/users")
+    assert answer is not None
+    assert answer.status == 403

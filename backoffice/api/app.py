@@ -156,6 +156,9 @@ def create_app(store: Store) -> FastAPI:
     from backoffice.web.pages_quarantine import quarantine_router
 
     app.include_router(quarantine_router)
+    from backoffice.web.pages_users import users_router
+
+    app.include_router(users_router)
 
     from backoffice.api import (
         routes_admin,
