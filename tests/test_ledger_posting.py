@@ -315,3 +315,15 @@ def test_posting_voids_timed_out_pending_entries_at_most_once_a_second_never_mis
     assert codes(refused) == ["pending_expired"]
     at(1_600_001, deposit("d4", "1.00"))  # a second since the last look: voided
     assert pending_minor() == 0
+
+
+def test_the_trial_balance_now_sums_the_running_totals_as_the_postings_would(books: Store) -> None:
+    post(books, deposit("d1", "100.00"), deposit("d2", "25.50"))
+    hold = entry(
+        "hold", ("client/C0001/cash/USD", "10.00"), ("firm/bank/USD", "-10.00"), pending=True
+    )
+    post(books, hold)
+    from_totals = trial_balance(books)
+    from_postings = trial_balance(books, as_of=DAY + dt.timedelta(days=3650))
+    assert from_totals == from_postings
+    assert any(line.debits_minor > 0 for line in from_totals)

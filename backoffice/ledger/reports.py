@@ -100,9 +100,43 @@ def _balances_as_of(
 def trial_balance(store: Store, *, as_of: dt.date | None = None) -> list[TrialBalanceLine]:
     """Per asset, debit balances against credit balances. The net is zero, always: each entry
     sums to zero per asset, so the books as a whole do too."""
+    if as_of is None:
+        result = _trial_balance_now(store)
+    else:
+        result = _trial_balance_of(balances(store, as_of=as_of))
+    for total_line in result:
+        invariant(
+            total_line.net_minor == 0,
+            f"trial balance in {total_line.asset} nets to {total_line.net_minor}",
+        )
+    return result
+
+
+def _trial_balance_now(store: Store) -> list[TrialBalanceLine]:
+    """From the accounts' running totals, summed by the database: one pass over the accounts,
+    no account read into Python (a firm has hundreds of thousands)."""
+    a, s = schema.accounts, schema.assets
+    net = a.c.debits_posted - a.c.credits_posted
+    query = (
+        sa.select(
+            s.c.code,
+            s.c.scale,
+            sa.func.sum(sa.case((net > 0, net), else_=0)),
+            sa.func.sum(sa.case((net < 0, -net), else_=0)),
+        )
+        .join(s, s.c.id == a.c.asset_id)
+        .group_by(s.c.code, s.c.scale)
+    )
+    with store.read() as connection:
+        rows = connection.execute(query).all()
+    return [TrialBalanceLine(code, scale, int(debits), int(credits))
+            for code, scale, debits, credits in sorted(rows)]  # fmt: skip
+
+
+def _trial_balance_of(lines: list[AccountBalance]) -> list[TrialBalanceLine]:
     totals: dict[str, list[int]] = {}
     scales: dict[str, int] = {}
-    for line in balances(store, as_of=as_of):
+    for line in lines:
         total = totals.setdefault(line.asset, [0, 0])
         scales[line.asset] = line.scale
         posted = line.balance.posted_minor
@@ -110,13 +144,7 @@ def trial_balance(store: Store, *, as_of: dt.date | None = None) -> list[TrialBa
             total[0] += posted
         else:
             total[1] -= posted
-    result = [
+    return [
         TrialBalanceLine(asset, scales[asset], debits, credits)
         for asset, (debits, credits) in sorted(totals.items())
     ]
-    for total_line in result:
-        invariant(
-            total_line.net_minor == 0,
-            f"trial balance in {total_line.asset} nets to {total_line.net_minor}",
-        )
-    return result
