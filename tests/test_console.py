@@ -152,3 +152,21 @@ def test_the_demo_prints_console_logins_that_open_a_session_on_its_database(
     demo = TestClient(create_app(open_store(url)), follow_redirects=False)
     assert log_in(demo, "supervisor", logins["supervisor"]).status_code == 303
     assert "Approvals waiting for me" in demo.get("/").text
+
+
+def test_an_unknown_login_costs_a_password_check_like_a_known_one(
+    console: TestClient, monkeypatch: Any
+) -> None:
+    from argon2 import PasswordHasher
+
+    checked: list[str] = []
+    real = PasswordHasher.verify
+
+    def counted(self: PasswordHasher, hashed: str, password: str) -> bool:
+        checked.append(password)
+        return real(self, hashed, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counted)
+    assert log_in(console, "nobody-at-all", "guess").status_code == 401
+    assert log_in(console, "olga", "guess").status_code == 401
+    assert len(checked) == 2  # one Argon2 verification each: timing tells nothing

@@ -10,6 +10,7 @@ logout, after `session_idle_us` without a request or `session_absolute_us` after
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
@@ -70,7 +71,8 @@ def log_in(store: Store, login: str, password: str, *, clock_us: int | None = No
         raise ProblemError(
             Problem("login_throttled", f"{failures} failed logins: try again in 15 minutes")
         )
-    if row is None or principal is None or not _password_matches(row.password_hash, password):
+    stored = row.password_hash if row is not None and principal is not None else None
+    if not _password_matches(stored, password) or row is None or principal is None:
         _refuse(store, login, at, "wrong login or password")
         raise ProblemError(Problem("login_refused", "the login or the password is wrong"))
     token, csrf = secrets.token_urlsafe(session_token_bytes), secrets.token_urlsafe(24)
@@ -85,11 +87,24 @@ def log_in(store: Store, login: str, password: str, *, clock_us: int | None = No
     return Session(token, csrf, principal)
 
 
+_NOBODY_HASH: list[str] = []  # made once: the hash an unknown login's password is checked against
+
+
 def _password_matches(password_hash: str | None, password: str) -> bool:
     from argon2 import PasswordHasher
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    if password_hash is None or not password or len(password) > password_chars_max:
+    if not password or len(password) > password_chars_max:
+        return False
+    if password_hash is None:
+        # An unknown login, or one without a password, costs the same hash as a known one:
+        # how long the answer takes never tells which logins exist.
+        if not _NOBODY_HASH:
+            _NOBODY_HASH.append(PasswordHasher().hash(secrets.token_urlsafe(16)))
+        password_hash = _NOBODY_HASH[0]
+        password = password + "\x00"  # never the nobody hash's own secret
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            PasswordHasher().verify(password_hash, password)
         return False
     try:
         return PasswordHasher().verify(password_hash, password)
