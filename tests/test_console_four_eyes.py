@@ -203,3 +203,20 @@ def test_today_on_the_demo_counts_the_days_exceptions_and_draws_them(
     ops.screenshot(path=str(SCREENSHOTS / "today.png"), full_page=True)
     breaks.locator("h2 a").click()
     assert ops.url.endswith("/breaks")
+
+
+def test_a_break_is_assigned_marked_investigating_and_commented_from_its_page(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, _, passwords = demo
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    ops.goto(f"{base}/breaks")
+    ops.locator("tr[data-break]").filter(has_text="missing_in_statement").first.locator("a").click()
+    ops.click("text=Assign to me")
+    ops.click("text=Mark investigating")
+    ops.fill("form.comment input[name=comment]", "asked the bank for the missing line")
+    ops.click("form.comment button")
+    assert ops.locator("[data-status]").inner_text() == "investigating"
+    facts = ops.inner_text("dl.facts")
+    assert "ops" in facts
+    assert "asked the bank for the missing line" in ops.inner_text("ul.history")

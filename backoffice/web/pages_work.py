@@ -42,6 +42,8 @@ def one_break(request: Request, session: SessionDep, break_id: str) -> HTMLRespo
         found = break_detail(store, break_id)
     may_propose = session.principal.may("recon.correction.propose")
     return page("break.html", session=session, b=found, may_propose=may_propose,
+                may_work=session.principal.may("recon.break.update"),
+                may_match=session.principal.may("recon.match"),
                 lines=range(correction_lines_max), error=None, form={})  # fmt: skip
 
 
@@ -74,8 +76,42 @@ def propose(request: Request, body: RawBody, session: SessionDep, break_id: str)
         with invoke(store, session.principal, "recon.breaks", "recon.read", access=Access.READ):
             found = break_detail(store, break_id)
         return page("break.html", 422, session=session, b=found, may_propose=True,
+                    may_work=session.principal.may("recon.break.update"),
+                    may_match=session.principal.may("recon.match"),
                     lines=range(correction_lines_max), error=error.problems, form=form)  # fmt: skip
     return RedirectResponse(f"/approvals/{waiting.approval_id}", status_code=303)
+
+
+@work_router.post("/breaks/{break_id}/{action}")
+def work_on_break(
+    request: Request, body: RawBody, session: SessionDep, break_id: str, action: str
+) -> Response:
+    """assign (to me), investigate, comment, or match with a candidate on the other side."""
+    from backoffice.recon.break_service import manual_match, update_break
+
+    form = form_of(body)
+    if not check_csrf(session, request, form):
+        return refused(session, "this request did not come from a console page")
+    store, who = request.app.state.store, session.principal
+    if action == "match":
+        with invoke(store, who, "recon.resolve.match", "recon.match", access=Access.WRITE,
+                    request={"break_id": break_id, "with": form.get("with", "")}):  # fmt: skip
+            statement, books = break_id, form.get("with", "")
+            if form.get("side") == "books":
+                statement, books = books, statement
+            manual_match(store, statement, books, actor=who.login)
+        return RedirectResponse(f"/breaks/{break_id}", status_code=303)
+    changes = {
+        "assign": {"owner": who.login},
+        "investigate": {"status": "investigating"},
+        "comment": {"comment": form.get("comment", "").strip()},
+    }
+    if action not in changes:
+        return refused(session, "a break is assigned, investigated, commented on or matched")
+    with invoke(store, who, "recon.break", "recon.break.update", access=Access.WRITE,
+                request={"break_id": break_id, **changes[action]}):  # fmt: skip
+        update_break(store, break_id, actor=who.login, **changes[action])
+    return RedirectResponse(f"/breaks/{break_id}", status_code=303)
 
 
 @work_router.get("/approvals")
