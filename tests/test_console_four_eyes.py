@@ -220,3 +220,22 @@ def test_a_break_is_assigned_marked_investigating_and_commented_from_its_page(
     facts = ops.inner_text("dl.facts")
     assert "ops" in facts
     assert "asked the bank for the missing line" in ops.inner_text("ul.history")
+
+
+def test_settlement_shows_a_dates_instructions_with_their_documents_and_the_fails(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, _, passwords = demo
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    ops.click("nav >> text=Settlement")
+    assert ops.locator("tr[data-fail]").count() >= 1  # the demo fails two
+    ops.fill("input[name=date]", "2026-11-25")
+    ops.click("form.filters button")
+    ops.wait_for_url(re.compile(r".*date=2026-11-25"))
+    rows = ops.locator("tr[data-instruction]")
+    assert rows.count() >= 1
+    link = rows.first.locator("a").get_attribute("href")
+    assert link is not None
+    document = ops.request.get(f"{base}{link}")
+    assert document.status == 200
+    assert b"sese.023" in document.body() or document.body().startswith(b"{1:")

@@ -159,6 +159,9 @@ def create_app(store: Store) -> FastAPI:
     from backoffice.web.pages_users import users_router
 
     app.include_router(users_router)
+    from backoffice.web.pages_settlement import settlement_router
+
+    app.include_router(settlement_router)
 
     from backoffice.api import (
         routes_admin,

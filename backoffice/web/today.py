@@ -78,7 +78,7 @@ def _fails(store: Store, principal: Principal, day: dt.date) -> Figure:
 
     with invoke(store, principal, "settlement.fails", "settlement.read", access=Access.READ):
         page = fails_page(store, day, limit=counted_max)
-    return _count(Figure("Settlement fails by ageing bucket", "/fails"), page.items,
+    return _count(Figure("Settlement fails by ageing bucket", "/settlement"), page.items,
                   page.next is not None, "bucket")  # fmt: skip
 
 
@@ -87,7 +87,7 @@ def _unaffirmed(store: Store, principal: Principal, day: dt.date) -> Figure:
 
     with invoke(store, principal, "trades.unaffirmed", "trades.read", access=Access.READ):
         page = unaffirmed_page(store, day, limit=counted_max, after=None)
-    return _count(Figure("Unaffirmed confirmations (SEC 15c6-2)", "/trades"), page.items,
+    return _count(Figure("Unaffirmed confirmations (SEC 15c6-2)", "/trades?status=confirmed"), page.items,
                   page.next is not None, None)  # fmt: skip
 
 
