@@ -239,3 +239,24 @@ def test_settlement_shows_a_dates_instructions_with_their_documents_and_the_fail
     document = ops.request.get(f"{base}{link}")
     assert document.status == 200
     assert b"sese.023" in document.body() or document.body().startswith(b"{1:")
+
+
+def test_reference_data_is_changed_from_a_form_errors_beside_it_and_an_ssi_change_waits(
+    demo: tuple[str, str, dict[str, str]], browser: Any
+) -> None:
+    base, _, passwords = demo
+    ops = log_in(browser, base, "ops", passwords["ops"])
+    ops.click("nav >> text=Reference data")
+    ops.click("text=ssis")
+    assert ops.locator("table.rows tbody tr").count() >= 1
+    ops.fill("form.change textarea", "ssis:\n- party: NOBODY\n  market: XNYS\n")
+    ops.click("form.change button")
+    assert ops.locator("form.change .error li").count() >= 1
+    assert "NOBODY" in ops.input_value("form.change textarea")  # the text is kept
+    change = ("ssis:\n- agent: GOLDUS33\n  market: XNYS\n  party: GSCO\n"
+              "  place_of_settlement: DTCYUS33\n  safekeeping_account: DTC-0303\n")  # fmt: skip
+    ops.fill("form.change textarea", change)
+    ops.click("form.change button")
+    ops.wait_for_selector("text=Its effect")
+    assert "/approvals/" in ops.url  # an SSI change waits for a second person
+    assert ops.locator("[data-status]").inner_text() == "awaiting"

@@ -162,6 +162,9 @@ def create_app(store: Store) -> FastAPI:
     from backoffice.web.pages_settlement import settlement_router
 
     app.include_router(settlement_router)
+    from backoffice.web.pages_refdata import refdata_router
+
+    app.include_router(refdata_router)
 
     from backoffice.api import (
         routes_admin,
