@@ -8,16 +8,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_api_server import free_port
+from tests.serving import BACKOFFICE, serving
 
-BACKOFFICE = str(Path(sys.executable).with_name("backoffice"))
 PASSWORD = "correct horse battery staple"
 SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
 # As root and offline: no sandbox, and none of chromium's own calls home.
@@ -36,8 +34,6 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import httpx
-
     folder = tmp_path_factory.mktemp("console")
     db = f"sqlite:///{folder / 'console.db'}"
 
@@ -49,24 +45,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cli("users", "add", "olga", "--name", "Olga Ops", "--role", "operations")
     cli("users", "password", "olga", given=f"{PASSWORD}\n{PASSWORD}\n")
     cli("users", "password", "admin", given=f"{PASSWORD}\n{PASSWORD}\n")
-    port = free_port()
-    server = subprocess.Popen([BACKOFFICE, "--db", db, "serve", "--port", str(port)], cwd=folder,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            import time
-
-            time.sleep(0.1)
+    with serving(db, folder) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.test_api_server import free_port
-from tests.test_console_browser import BACKOFFICE, SCREENSHOTS
+from tests.serving import BACKOFFICE, serving
+from tests.test_console_browser import SCREENSHOTS
 from tests.test_console_browser import browser as browser_fixture
 
 browser = browser_fixture  # the fixture, under the name the tests ask for
@@ -33,21 +31,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, d
     line = re.search(r"\(login / password\): (.+)", said)
     assert line is not None, said
     passwords = dict(pair.split(" / ") for pair in line.group(1).split(", "))
-    port = free_port()
-    server = subprocess.Popen([BACKOFFICE, "--db", db, "serve", "--port", str(port)], cwd=folder,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(db, folder) as base:
         yield base, db, passwords
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def log_in(browser: Any, base: str, login: str, password: str) -> Any:
