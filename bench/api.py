@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,9 +60,8 @@ from bench.ledger_post import (
     DEFAULT_POSTGRES_URL,
     Book,
     Target,
+    database_context,
     generate_requests,
-    postgresql_database,
-    sqlite_database,
 )
 from bench.ledger_post import build_refdata as ledger_refdata
 from bench.trades_import import build_refdata as trades_refdata
@@ -422,14 +421,6 @@ def run_database(database: str, target: Target, args: argparse.Namespace, workdi
 
 def batch_entries(phase: Phase) -> int:
     return sum(kind.entries for kind in phase.kinds.values())
-
-
-def database_context(
-    database: str, args: argparse.Namespace, workdir: Path
-) -> AbstractContextManager[Target]:
-    if database == "sqlite":
-        return sqlite_database(workdir)
-    return postgresql_database(args.postgres_url)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

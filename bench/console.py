@@ -34,7 +34,7 @@ from backoffice.refdata.service import load_refdata
 from backoffice.store.engine import open_store
 from backoffice.trades.service import import_executions
 from bench.api import served
-from bench.ledger_post import DEFAULT_POSTGRES_URL, Target, postgresql_database, sqlite_database
+from bench.ledger_post import DEFAULT_POSTGRES_URL, Target, database_context
 from bench.trades_import import build_refdata, write_fix_log
 
 DATABASES = ("sqlite", "postgresql")
@@ -158,9 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-console-") as folder:
         work = Path(folder)
         for database in args.databases:
-            context = (sqlite_database(work) if database == "sqlite"
-                       else postgresql_database(args.postgres_url))  # fmt: skip
-            with context as target:
+            with database_context(database, args, work) as target:
                 fill_s = fill(target, args.trades, args.clients, args.securities, args.chunk, work)
                 workers = 1 if database == "sqlite" else 2
                 with served(target.url, workers, work / f"serve-{database}.log") as base:

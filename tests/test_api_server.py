@@ -3,21 +3,13 @@ the token's user."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-BACKOFFICE = str(Path(sys.executable).with_name("backoffice"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.serving import BACKOFFICE, free_port
 
 
 def test_the_server_answers_on_loopback_and_runs_a_request_as_the_tokens_user(
